@@ -1,0 +1,54 @@
+//! Error bodies in each upstream API's own format. A service router is wrapped in
+//! its dialect's `map_response` function; every 4xx/5xx leaving it (from a handler, an extractor,
+//! a missing route or a wrong method) is rendered in that format.
+
+mod keystone;
+
+use crate::ApiError;
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Response, StatusCode};
+
+/// The error formats Nimbus speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// `{"error":{"code","message","title"}}`
+    Keystone,
+}
+
+/// Renders the errors of a Keystone router:
+/// `router.layer(axum::middleware::map_response(dialect::keystone))`.
+pub async fn keystone(resp: Response<Body>) -> Response<Body> {
+    render(Dialect::Keystone, resp)
+}
+
+fn render(dialect: Dialect, resp: Response<Body>) -> Response<Body> {
+    if !(resp.status().is_client_error() || resp.status().is_server_error()) {
+        return resp;
+    }
+    let (mut parts, _body) = resp.into_parts();
+    let error = parts
+        .extensions
+        .remove::<ApiError>()
+        .unwrap_or_else(|| default_error(parts.status));
+    let body = match dialect {
+        Dialect::Keystone => keystone::body(&error),
+    };
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// The message for errors that did not come from a handler (no route, wrong method).
+fn default_error(status: StatusCode) -> ApiError {
+    let message = match status {
+        StatusCode::NOT_FOUND => "The resource could not be found.",
+        StatusCode::METHOD_NOT_ALLOWED => "The method is not allowed for the requested URL.",
+        StatusCode::PAYLOAD_TOO_LARGE => "Request Entity Too Large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "The request media type is not supported.",
+        _ => status.canonical_reason().unwrap_or("Error"),
+    };
+    ApiError::new(status, message)
+}

@@ -1,0 +1,276 @@
+//! The one policy table of Nimbus: every action of every API, and who may do it.
+//!
+//! Personas follow the specification (7.6): roles admin > manager > member > reader
+//! (each implies the next), scopes system > domain > project. A cloud admin holds
+//! `admin` on the system scope or on the bootstrap `admin` project (Keystone's
+//! "admin project"); an `admin` role on any other project gives no cloud-wide power.
+//!
+//! [`authorize`] answers 404 instead of 403 when the target lives somewhere the caller
+//! cannot see (another domain; for project-owned resources, another project), so that
+//! nothing leaks the existence of other tenants' objects.
+
+use crate::auth::Principal;
+use crate::ApiError;
+
+/// Who may perform an action; a caller passes if any rule of the action matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// Any valid token.
+    Authenticated,
+    /// `admin` on the system scope or on the bootstrap admin project.
+    CloudAdmin,
+    /// `reader` (or more) on the system scope.
+    SystemReader,
+    /// `manager` on a domain-scoped token for the target's domain.
+    DomainManager,
+    /// `reader` (or more) on a domain-scoped token for the target's domain.
+    DomainReader,
+    /// Any token scoped to the target's domain or to a project in it.
+    InDomain,
+    /// `manager` on a token scoped to the target project.
+    ProjectManager,
+    /// `member` on a token scoped to the target project.
+    ProjectMember,
+    /// `reader` on a token scoped to the target project.
+    ProjectReader,
+    /// The target belongs to the caller (its user is the caller's user).
+    Owner,
+}
+
+use Rule::*;
+
+const ADMIN: &[Rule] = &[CloudAdmin];
+const ANYONE: &[Rule] = &[Authenticated];
+const ADMIN_OR_READER: &[Rule] = &[CloudAdmin, SystemReader];
+const DOMAIN_READ: &[Rule] = &[CloudAdmin, SystemReader, DomainReader];
+const DOMAIN_WRITE: &[Rule] = &[CloudAdmin, DomainManager];
+const SELF_READ: &[Rule] = &[CloudAdmin, SystemReader, DomainReader, Owner];
+const OWN: &[Rule] = &[CloudAdmin, Owner];
+
+/// Every action, and the rules that allow it.
+pub static POLICY: &[(&str, &[Rule])] = &[
+    // Identity: domains
+    ("identity:list_domains", ADMIN_OR_READER),
+    ("identity:get_domain", &[CloudAdmin, SystemReader, InDomain]),
+    ("identity:create_domain", ADMIN),
+    ("identity:update_domain", ADMIN),
+    ("identity:delete_domain", ADMIN),
+    // Identity: projects
+    ("identity:list_projects", DOMAIN_READ),
+    (
+        "identity:get_project",
+        &[CloudAdmin, SystemReader, DomainReader, ProjectReader],
+    ),
+    ("identity:create_project", DOMAIN_WRITE),
+    ("identity:update_project", DOMAIN_WRITE),
+    ("identity:delete_project", DOMAIN_WRITE),
+    // Identity: users
+    ("identity:list_users", DOMAIN_READ),
+    ("identity:get_user", SELF_READ),
+    ("identity:create_user", DOMAIN_WRITE),
+    ("identity:update_user", DOMAIN_WRITE),
+    ("identity:delete_user", DOMAIN_WRITE),
+    ("identity:list_user_projects", SELF_READ),
+    ("identity:list_groups_for_user", SELF_READ),
+    ("identity:change_password", &[Owner]),
+    // Identity: groups
+    ("identity:list_groups", DOMAIN_READ),
+    ("identity:get_group", DOMAIN_READ),
+    ("identity:create_group", DOMAIN_WRITE),
+    ("identity:update_group", DOMAIN_WRITE),
+    ("identity:delete_group", DOMAIN_WRITE),
+    ("identity:list_users_in_group", DOMAIN_READ),
+    ("identity:check_user_in_group", DOMAIN_READ),
+    ("identity:add_user_to_group", DOMAIN_WRITE),
+    ("identity:remove_user_from_group", DOMAIN_WRITE),
+    // Identity: roles and implications (names are not secret; granting is guarded)
+    ("identity:list_roles", ANYONE),
+    ("identity:get_role", ANYONE),
+    ("identity:create_role", ADMIN),
+    ("identity:update_role", ADMIN),
+    ("identity:delete_role", ADMIN),
+    ("identity:list_implied_roles", ANYONE),
+    ("identity:get_implied_role", ANYONE),
+    ("identity:create_implied_role", ADMIN),
+    ("identity:delete_implied_role", ADMIN),
+    ("identity:list_role_inference_rules", ANYONE),
+    // Identity: grants on projects and domains (roles a manager may grant: see
+    // DOMAIN_MANAGED_ROLES), and on the system
+    ("identity:check_grant", DOMAIN_READ),
+    ("identity:list_grants", DOMAIN_READ),
+    ("identity:create_grant", DOMAIN_WRITE),
+    ("identity:revoke_grant", DOMAIN_WRITE),
+    ("identity:check_system_grant", ADMIN_OR_READER),
+    ("identity:list_system_grants", ADMIN_OR_READER),
+    ("identity:create_system_grant", ADMIN),
+    ("identity:revoke_system_grant", ADMIN),
+    ("identity:list_role_assignments", SELF_READ),
+    // Identity: application credentials belong to their user
+    ("identity:list_application_credentials", OWN),
+    ("identity:get_application_credential", OWN),
+    ("identity:create_application_credential", &[Owner]),
+    ("identity:delete_application_credential", OWN),
+    // Identity: catalog
+    ("identity:list_regions", ANYONE),
+    ("identity:get_region", ANYONE),
+    ("identity:create_region", ADMIN),
+    ("identity:update_region", ADMIN),
+    ("identity:delete_region", ADMIN),
+    ("identity:list_services", ANYONE),
+    ("identity:get_service", ANYONE),
+    ("identity:create_service", ADMIN),
+    ("identity:update_service", ADMIN),
+    ("identity:delete_service", ADMIN),
+    ("identity:list_endpoints", ANYONE),
+    ("identity:get_endpoint", ANYONE),
+    ("identity:create_endpoint", ADMIN),
+    ("identity:update_endpoint", ADMIN),
+    ("identity:delete_endpoint", ADMIN),
+    // Identity: tokens and the caller's own view
+    (
+        "identity:validate_token",
+        &[CloudAdmin, SystemReader, Owner],
+    ),
+    ("identity:revoke_token", &[CloudAdmin, Owner]),
+    ("identity:get_auth_catalog", ANYONE),
+    ("identity:get_auth_projects", ANYONE),
+    ("identity:get_auth_domains", ANYONE),
+    ("identity:get_auth_system", ANYONE),
+    // Audit trail
+    ("identity:list_audit_records", ADMIN_OR_READER),
+];
+
+/// Roles a domain manager may grant (never `admin`).
+pub const DOMAIN_MANAGED_ROLES: &[&str] = &["manager", "member", "reader"];
+
+/// What an action is performed on.
+#[derive(Clone, Debug, Default)]
+pub struct Target<'a> {
+    /// The kind and id named in a 404 ("Could not find user: 42").
+    pub kind: &'a str,
+    pub id: &'a str,
+    /// The domain the object lives in.
+    pub domain_id: Option<&'a str>,
+    /// The project the object is, or belongs to.
+    pub project_id: Option<&'a str>,
+    /// The user the object is, or belongs to.
+    pub user_id: Option<&'a str>,
+    /// Project-owned resources (servers, volumes): other projects get 404.
+    pub hidden_outside_project: bool,
+}
+
+impl<'a> Target<'a> {
+    pub fn new(kind: &'a str, id: &'a str) -> Self {
+        Target {
+            kind,
+            id,
+            ..Default::default()
+        }
+    }
+    pub fn domain(mut self, domain_id: &'a str) -> Self {
+        self.domain_id = Some(domain_id);
+        self
+    }
+    pub fn project(mut self, project_id: &'a str) -> Self {
+        self.project_id = Some(project_id);
+        self
+    }
+    pub fn user(mut self, user_id: &'a str) -> Self {
+        self.user_id = Some(user_id);
+        self
+    }
+}
+
+/// The rules of an action; unknown actions allow nobody.
+pub fn rules(action: &str) -> &'static [Rule] {
+    POLICY
+        .iter()
+        .find(|(a, _)| *a == action)
+        .map(|(_, r)| *r)
+        .unwrap_or(&[])
+}
+
+/// Whether `p` may perform `action` on `target`.
+pub fn allowed(p: &Principal, action: &str, target: &Target) -> bool {
+    rules(action).iter().any(|r| matches(*r, p, target))
+}
+
+/// Allows, or answers 404 (target invisible to the caller) or 403.
+pub fn authorize(p: &Principal, action: &str, target: &Target) -> Result<(), ApiError> {
+    if allowed(p, action, target) {
+        return Ok(());
+    }
+    if !visible(p, target) {
+        return Err(ApiError::not_found(format!(
+            "Could not find {}: {}.",
+            target.kind, target.id
+        )));
+    }
+    Err(ApiError::policy_denied(action))
+}
+
+/// Whether the caller can know that the target exists at all.
+pub fn visible(p: &Principal, t: &Target) -> bool {
+    if p.is_cloud_admin() || p.is_system_reader() {
+        return true;
+    }
+    if t.user_id.is_some() && t.user_id == Some(p.user_id.as_str()) {
+        return true;
+    }
+    if t.hidden_outside_project {
+        if let Some(project) = t.project_id {
+            let domain_sees_it = matches!(p.scope, crate::auth::Scope::Domain { .. })
+                && t.domain_id.is_some()
+                && t.domain_id == p.scope_domain_id();
+            return p.project_id() == Some(project) || domain_sees_it;
+        }
+    }
+    match t.domain_id {
+        Some(d) => p.scope_domain_id() == Some(d) || p.user_domain_id == d,
+        None => true,
+    }
+}
+
+fn matches(rule: Rule, p: &Principal, t: &Target) -> bool {
+    let domain_scoped_to_target = || match &p.scope {
+        crate::auth::Scope::Domain { id, .. } => t.domain_id == Some(id.as_str()),
+        _ => false,
+    };
+    let project_scoped_to_target = || t.project_id.is_some() && p.project_id() == t.project_id;
+    match rule {
+        Authenticated => true,
+        CloudAdmin => p.is_cloud_admin(),
+        SystemReader => p.is_system_reader(),
+        DomainManager => p.has_role("manager") && domain_scoped_to_target(),
+        DomainReader => p.has_role("reader") && domain_scoped_to_target(),
+        InDomain => t.domain_id.is_some() && p.scope_domain_id() == t.domain_id,
+        ProjectManager => p.has_role("manager") && project_scoped_to_target(),
+        ProjectMember => p.has_role("member") && project_scoped_to_target(),
+        ProjectReader => p.has_role("reader") && project_scoped_to_target(),
+        Owner => t.user_id == Some(p.user_id.as_str()),
+    }
+}
+
+/// Whether `p` may grant or revoke `role_name` (a domain manager: never `admin`).
+pub fn may_grant_role(p: &Principal, role_name: &str) -> bool {
+    p.is_cloud_admin() || DOMAIN_MANAGED_ROLES.contains(&role_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_is_listed_once() {
+        let mut names: Vec<&str> = POLICY.iter().map(|(a, _)| *a).collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n, "duplicate action in POLICY");
+    }
+
+    #[test]
+    fn unknown_actions_allow_nobody() {
+        assert!(rules("identity:no_such_thing").is_empty());
+    }
+}

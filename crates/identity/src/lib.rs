@@ -1,0 +1,71 @@
+//! Identity: Keystone v3 for Nimbus. Domains, projects, users, groups, roles with
+//! implications, grants, application credentials, the service catalog and tokens.
+//!
+//! - [`types`]: what is stored; [`directory`]: the in-memory view the hot paths read;
+//! - [`tokens`]: issuing and validating tokens (the [`nimbus_api::auth::Authenticator`]
+//!   every API uses); [`password`]: Argon2id;
+//! - [`api`]: the HTTP routes; [`bootstrap`]: what a first start creates.
+
+pub mod api;
+pub mod bootstrap;
+pub mod directory;
+pub mod password;
+pub mod tokens;
+pub mod types;
+
+use chrono::Duration;
+use directory::Directory;
+use nimbus_api::links::PublicUrl;
+use nimbus_store::Store;
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::Arc;
+use types::TokenRecord;
+
+/// Settings of the identity service.
+#[derive(Clone, Debug)]
+pub struct IdentityConfig {
+    pub public_url: PublicUrl,
+    /// Token lifetime (default 1 h, at most 24 h).
+    pub token_ttl: Duration,
+    /// Failed password logins before the user is locked; 0 disables lockout.
+    pub lockout_failures: u32,
+    pub lockout_duration: Duration,
+}
+
+/// The longest token lifetime Nimbus allows (the specification's one day).
+pub const MAX_TOKEN_TTL_SECS: i64 = 24 * 3600;
+
+impl IdentityConfig {
+    pub fn new(public_url: &str) -> Self {
+        IdentityConfig {
+            public_url: PublicUrl::new(public_url),
+            token_ttl: Duration::hours(1),
+            lockout_failures: 5,
+            lockout_duration: Duration::minutes(5),
+        }
+    }
+}
+
+/// The identity service: shared by its routes and by every API's authentication.
+pub struct Identity {
+    pub store: Store,
+    pub directory: Directory,
+    pub config: IdentityConfig,
+    /// The bootstrap admin project: `admin` on it makes a cloud admin.
+    pub admin_project_id: String,
+    tokens: RwLock<HashMap<String, Arc<TokenRecord>>>,
+}
+
+impl Identity {
+    /// Opens the service on a bootstrapped store (see [`bootstrap::run`]).
+    pub fn new(store: Store, config: IdentityConfig, admin_project_id: String) -> Arc<Self> {
+        Arc::new(Identity {
+            directory: Directory::new(store.clone()),
+            store,
+            config,
+            admin_project_id,
+            tokens: RwLock::new(HashMap::new()),
+        })
+    }
+}

@@ -1,0 +1,212 @@
+//! `nimbus serve`: open the store, bootstrap, register the catalog, write
+//! `clouds.yaml`, then serve every API on one listener (HTTP or HTTPS) until
+//! SIGTERM or SIGINT, finishing the requests in flight.
+
+use crate::clouds::{self, CloudEntry};
+use anyhow::{bail, Context};
+use nimbus_identity::{bootstrap, Identity, IdentityConfig, MAX_TOKEN_TTL_SECS};
+use nimbus_store::Store;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything `nimbus serve` can be told.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Where the database (SQLite default), clouds.yaml and later images and disks live.
+    #[arg(long, default_value = "./nimbus-data")]
+    pub data_dir: PathBuf,
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Database URL: sqlite://FILE (default: DATA_DIR/nimbus.db) or postgres://USER@HOST:PORT/DB.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Base URL written into the service catalog (default: derived from --listen).
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// PEM certificate (chain) to serve HTTPS with.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Token lifetime in seconds (at most 86400).
+    #[arg(long, default_value_t = 3600)]
+    pub token_expiration: i64,
+    /// Failed password logins before a user is locked (0: never).
+    #[arg(long, default_value_t = 5)]
+    pub lockout_failure_attempts: u32,
+    /// How long a locked user stays locked, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub lockout_duration: i64,
+}
+
+impl ServeArgs {
+    /// The database URL, defaulting to SQLite inside the data directory.
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.database {
+            return Ok(url.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let dir = std::fs::canonicalize(&self.data_dir)?;
+        Ok(format!("sqlite://{}/nimbus.db", dir.display()))
+    }
+
+    fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => {
+                let scheme = if self.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                let host = match self.listen.ip() {
+                    ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+                    std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                    ip => ip.to_string(),
+                };
+                format!("{scheme}://{host}:{}", self.listen.port())
+            }
+        }
+    }
+}
+
+/// Runs the server until a shutdown signal.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if !(1..=MAX_TOKEN_TTL_SECS).contains(&args.token_expiration) {
+        bail!("--token-expiration must be between 1 and {MAX_TOKEN_TTL_SECS} seconds");
+    }
+    std::fs::create_dir_all(&args.data_dir)?;
+    let public_url = args.public_url();
+    let store = Store::open(&args.database_url()?)
+        .await
+        .context("opening the store")?;
+
+    let clouds_path = args.data_dir.join("clouds.yaml");
+    let env_password = std::env::var("NIMBUS_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    let boot = bootstrap::run(&store, env_password.clone())
+        .await
+        .context("bootstrap")?;
+    bootstrap::ensure_service(
+        &store,
+        "identity",
+        "keystone",
+        &format!("{public_url}/identity"),
+    )
+    .await?;
+
+    let mut config = IdentityConfig::new(&public_url);
+    config.token_ttl = chrono::Duration::seconds(args.token_expiration);
+    config.lockout_failures = args.lockout_failure_attempts;
+    config.lockout_duration = chrono::Duration::seconds(args.lockout_duration);
+    let identity = Identity::new(store.clone(), config, boot.admin_project_id.clone());
+
+    let password = env_password
+        .or(boot.generated_admin_password.clone())
+        .or_else(|| clouds::existing_password(&clouds_path));
+    let cacert = args
+        .tls_cert
+        .as_ref()
+        .map(|c| std::fs::canonicalize(c).map(|p| p.display().to_string()))
+        .transpose()?;
+    if let Some(pw) = &password {
+        clouds::write(
+            &clouds_path,
+            &CloudEntry {
+                auth_url: &format!("{public_url}/identity"),
+                password: pw,
+                cacert: cacert.as_deref(),
+            },
+        )
+        .context("writing clouds.yaml")?;
+    }
+
+    let app = crate::app::build(identity.clone(), &public_url);
+    spawn_token_sweeper(identity);
+
+    let handle = axum_server::Handle::new();
+    let shutdown = handle.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+
+    let listener = std::net::TcpListener::bind(args.listen)
+        .with_context(|| format!("listening on {}", args.listen))?;
+    listener.set_nonblocking(true)?;
+    announce(
+        &public_url,
+        &clouds_path,
+        boot.generated_admin_password.as_deref(),
+        store.backend(),
+    );
+
+    let service = app.into_make_service();
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .context("loading the TLS certificate and key")?;
+            axum_server::from_tcp_rustls(listener, tls)
+                .handle(handle)
+                .serve(service)
+                .await?;
+        }
+        _ => {
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(service)
+                .await?
+        }
+    }
+    Ok(())
+}
+
+fn announce(
+    public_url: &str,
+    clouds: &std::path::Path,
+    generated: Option<&str>,
+    backend: nimbus_store::Backend,
+) {
+    println!("Nimbus is ready at {public_url} (store: {backend:?})");
+    match generated {
+        Some(pw) => {
+            println!("  admin login: user admin, domain Default, password {pw}  (shown once)")
+        }
+        None => println!("  admin login: user admin, domain Default (password as set before)"),
+    }
+    println!("  clouds.yaml: {}", clouds.display());
+    println!(
+        "  try:         OS_CLIENT_CONFIG_FILE={} openstack --os-cloud nimbus token issue",
+        clouds.display()
+    );
+}
+
+fn spawn_token_sweeper(identity: std::sync::Arc<Identity>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = identity.sweep_expired_tokens().await {
+                tracing::warn!(error = %e, "sweeping expired tokens failed");
+            }
+        }
+    });
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}
