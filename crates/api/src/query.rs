@@ -81,12 +81,17 @@ impl Query {
     }
 }
 
-/// Parses the boolean spellings clients use; `None` means "no filter".
-pub fn parse_bool(v: &str) -> Result<Option<bool>, ()> {
+/// Parses the boolean spellings clients use; `Ok(None)` means "no filter"
+/// (Python's `None`), `Err` an unknown spelling.
+pub fn parse_bool(v: &str) -> Result<Option<bool>, UnknownBool> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(Some(true)),
         "false" | "0" | "no" | "off" => Ok(Some(false)),
         "none" | "null" => Ok(None),
-        _ => Err(()),
+        _ => Err(UnknownBool),
     }
 }
+
+/// A value that is no spelling of a boolean.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UnknownBool;

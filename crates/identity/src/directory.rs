@@ -9,6 +9,9 @@ use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+/// A set of role ids, shared.
+pub type RoleSet = Arc<BTreeSet<String>>;
+
 /// One consistent view of the identity state.
 #[derive(Default)]
 pub struct Snapshot {
@@ -32,7 +35,7 @@ pub struct Snapshot {
     /// prior role -> directly implied roles
     implied: HashMap<String, Vec<String>>,
     /// (user, scope) -> effective role ids, memoised
-    effective: Mutex<HashMap<(String, TokenScope), Arc<BTreeSet<String>>>>,
+    effective: Mutex<HashMap<(String, TokenScope), RoleSet>>,
 }
 
 /// The values of a list, without their revisions.

@@ -22,7 +22,7 @@ pub struct WatchFilter {
 
 impl WatchFilter {
     fn accepts(&self, e: &Event) -> bool {
-        (self.kinds.is_empty() || self.kinds.iter().any(|k| *k == e.kind))
+        (self.kinds.is_empty() || self.kinds.contains(&e.kind))
             && self.parent.as_ref().is_none_or(|p| *p == e.parent)
     }
 }

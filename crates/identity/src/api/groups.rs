@@ -208,7 +208,7 @@ pub async fn delete(
     let g = load(&id, &caller, "identity:delete_group", &group_id).await?;
     let mut tx = id.store.begin().await?;
     tx.delete::<Group>(&g.id, None).await?;
-    super::grants::delete_references(&mut tx, &[g.id.clone()]).await?;
+    super::grants::delete_references(&mut tx, std::slice::from_ref(&g.id)).await?;
     commit_audited(tx, &caller, "identity.group.delete", "group", &g.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

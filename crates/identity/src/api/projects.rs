@@ -330,7 +330,7 @@ pub async fn delete(
         ));
     }
     tx.delete::<Project>(&p.id, None).await?;
-    super::grants::delete_references(&mut tx, &[p.id.clone()]).await?;
+    super::grants::delete_references(&mut tx, std::slice::from_ref(&p.id)).await?;
     commit_audited(tx, &caller, "identity.project.delete", "project", &p.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

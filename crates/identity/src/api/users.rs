@@ -279,7 +279,7 @@ pub async fn delete(
     let user = load(&id, &caller, "identity:delete_user", &user_id).await?;
     let mut tx = id.store.begin().await?;
     tx.delete::<User>(&user.id, None).await?;
-    super::grants::delete_references(&mut tx, &[user.id.clone()]).await?;
+    super::grants::delete_references(&mut tx, std::slice::from_ref(&user.id)).await?;
     commit_audited(tx, &caller, "identity.user.delete", "user", &user.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
