@@ -8,8 +8,10 @@
 //! - [`policy`]: the one policy table for every API;
 //! - [`audit`]: audit records written in the same transaction as the change;
 //! - [`log`]: one structured log line per request;
-//! - [`links`]: the public base URL and collection links.
+//! - [`links`]: the public base URL and collection links;
+//! - [`app`]: the layers around every service router.
 
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod body;

@@ -34,6 +34,8 @@ pub struct Snapshot {
     pub users_of_group: HashMap<String, Vec<String>>,
     /// prior role -> directly implied roles
     implied: HashMap<String, Vec<String>>,
+    /// The catalog document, built on first use.
+    pub catalog: std::sync::OnceLock<serde_json::Value>,
     /// (user, scope) -> effective role ids, memoised
     effective: Mutex<HashMap<(String, TokenScope), RoleSet>>,
 }

@@ -55,6 +55,9 @@ pub struct Identity {
     /// The bootstrap admin project: `admin` on it makes a cloud admin.
     pub admin_project_id: String,
     tokens: RwLock<HashMap<String, Arc<TokenRecord>>>,
+    /// Validated principals by token id, with the directory revision they were
+    /// checked against: a token is re-checked only when the directory changed.
+    principals: RwLock<HashMap<String, (i64, Arc<nimbus_api::auth::Principal>)>>,
 }
 
 impl Identity {
@@ -66,6 +69,7 @@ impl Identity {
             config,
             admin_project_id,
             tokens: RwLock::new(HashMap::new()),
+            principals: RwLock::new(HashMap::new()),
         })
     }
 }

@@ -22,8 +22,19 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// At most one hash per core at a time: more would only queue on the CPU while
+/// each holds its 19 MiB.
+fn permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
 /// Hashes a password into a PHC string.
 pub async fn hash(password: String) -> String {
+    let _permit = permits().acquire().await.expect("semaphore never closes");
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         hasher()
@@ -37,6 +48,7 @@ pub async fn hash(password: String) -> String {
 
 /// Checks a password against a PHC string (parameters are read from the string).
 pub async fn verify(password: String, phc: String) -> bool {
+    let _permit = permits().acquire().await.expect("semaphore never closes");
     tokio::task::spawn_blocking(move || match PasswordHash::new(&phc) {
         Ok(parsed) => hasher()
             .verify_password(password.as_bytes(), &parsed)

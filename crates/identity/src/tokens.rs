@@ -110,6 +110,11 @@ impl Identity {
             return Err(invalid());
         }
         let snap = self.directory.snapshot().await?;
+        if let Some((revision, p)) = self.principals.read().get(&record.id) {
+            if *revision == snap.revision {
+                return Ok(p.clone());
+            }
+        }
         let user = snap.users.get(&record.user_id).ok_or_else(invalid)?;
         let user_domain = snap.domains.get(&user.domain_id).ok_or_else(invalid)?;
         if !user.enabled || !user_domain.enabled || record.issued_revision <= user.tokens_revoked_at
@@ -165,7 +170,7 @@ impl Identity {
                 name: r.name.clone(),
             })
             .collect();
-        Ok(Arc::new(Principal {
+        let principal = Arc::new(Principal {
             user_id: user.id.clone(),
             user_name: user.name.clone(),
             user_domain_id: user.domain_id.clone(),
@@ -178,13 +183,20 @@ impl Identity {
             expires_at: record.expires_at,
             audit_id: record.audit_id.clone(),
             application_credential_id: record.application_credential_id.clone(),
-        }))
+        });
+        self.principals
+            .write()
+            .insert(record.id.clone(), (snap.revision, principal.clone()));
+        Ok(principal)
     }
 
     /// Drops expired tokens from the cache and the store; returns how many.
     pub async fn sweep_expired_tokens(&self) -> Result<usize, StoreError> {
         let now = Utc::now();
         self.tokens.write().retain(|_, t| t.expires_at > now);
+        self.principals
+            .write()
+            .retain(|_, (_, p)| p.expires_at > now);
         let expired: Vec<String> = self
             .store
             .list::<TokenRecord>(None)

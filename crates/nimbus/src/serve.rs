@@ -180,7 +180,9 @@ fn announce(
         Some(pw) => {
             println!("  admin login: user admin, domain Default, password {pw}  (shown once)")
         }
-        None => println!("  admin login: user admin, domain Default (password as set before)"),
+        None => println!(
+            "  admin login: user admin, domain Default, password from NIMBUS_ADMIN_PASSWORD or clouds.yaml"
+        ),
     }
     println!("  clouds.yaml: {}", clouds.display());
     println!(

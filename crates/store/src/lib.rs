@@ -83,7 +83,7 @@ impl Store {
             _ => url.to_string(),
         };
         let pool = AnyPoolOptions::new()
-            .max_connections(8)
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _| {
                 Box::pin(async move {

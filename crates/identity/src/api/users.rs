@@ -127,16 +127,36 @@ pub async fn list(
         ]
         .concat(),
     )?;
-    let domain = list_domain(&caller, "identity:list_users", "user", q.get("domain_id"))?;
+    let candidates: Vec<User> =
+        match list_domain(&caller, "identity:list_users", "user", q.get("domain_id")) {
+            Ok(domain) => id
+                .store
+                .list::<User>(domain.as_deref())
+                .await?
+                .into_iter()
+                .map(|u| u.value)
+                .collect(),
+            // Members and readers may not list users, but they see themselves: this is
+            // what lets `--user <own name>` resolve in the CLI.
+            Err(e) if e.status == StatusCode::FORBIDDEN => id
+                .store
+                .get::<User>(&caller.user_id)
+                .await?
+                .into_iter()
+                .map(|u| u.value)
+                .collect(),
+            Err(e) => return Err(e),
+        };
     let enabled = q.bool("enabled")?;
     let name = q.get("name");
-    let users: Vec<User> = id
-        .store
-        .list::<User>(domain.as_deref())
-        .await?
+    let domain = q.get("domain_id");
+    let users: Vec<User> = candidates
         .into_iter()
-        .map(|u| u.value)
-        .filter(|u| matches(name, &u.name) && matches_bool(enabled, u.enabled))
+        .filter(|u| {
+            matches(name, &u.name)
+                && matches_bool(enabled, u.enabled)
+                && matches(domain, &u.domain_id)
+        })
         .collect();
     let path = uri
         .path_and_query()

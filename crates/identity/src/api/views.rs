@@ -131,6 +131,10 @@ pub fn application_credential(
 
 /// The service catalog as tokens and `/v3/auth/catalog` carry it.
 pub fn catalog(snap: &Snapshot) -> Value {
+    snap.catalog.get_or_init(|| build_catalog(snap)).clone()
+}
+
+fn build_catalog(snap: &Snapshot) -> Value {
     let services: Vec<Value> = snap
         .services
         .iter()
