@@ -77,10 +77,20 @@ def test_workflow_9_4_with_openstack_cli(nimbus):
     assert {"member", auditor, "reader"} <= roles
     assert "admin" not in roles and "manager" not in roles
 
-    # ... but not the role assignments API: Keystone's default policy
-    # (identity:list_role_assignments) allows admins and system/domain readers only.
-    # (OSC cannot resolve her name, she may not list users, so she passes her ID.)
-    me.fails("role", "assignment", "list", "--user", user["id"], "--names", "--effective", status=403)
-    # ... nor anything an administrator does
-    me.fails("user", "list", status=403)
+    # ... and her role assignments, as the workflow asks her to check. Nimbus
+    # lets a user list her own (Owner rule for identity:list_role_assignments,
+    # docs/adr/0003); upstream Keystone's default policy answers 403 here.
+    # `--user <her name>` resolves because listing users shows her herself.
+    mine = me.json("role", "assignment", "list", "--user", alice, "--names", "--effective")
+    assert sorted((a["Role"], a["User"], a["Group"], a["Project"]) for a in mine) == sorted([
+        ("member", f"{alice}@Default", "", f"{proj1}@Default"),
+        (auditor, f"{alice}@Default", "", f"{proj1}@Default"),
+        ("reader", f"{alice}@Default", "", f"{proj1}@Default"),
+    ])
+    assert [u["Name"] for u in me.json("user", "list")] == [alice]
+
+    # ... but nobody else's assignments, and nothing an administrator does
+    me.fails("role", "assignment", "list", "--names", status=403)
+    me.fails("role", "assignment", "list", "--group", group["id"], status=403)
     me.fails("role", "create", unique("nope"), status=403)
+    me.fails("group", "add", "user", group["id"], user["id"])
