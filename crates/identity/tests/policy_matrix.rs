@@ -30,6 +30,7 @@
 mod support;
 
 use serde_json::Value;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use support::*;
 
@@ -103,6 +104,12 @@ const ROWS: &[Row] = &[
     // --- tokens: anyone may log in; a token is validated or revoked by its owner or an admin
     row("issue a token with a password",               "POST /auth/tokens",                                             [201, 201, 201, 201, 201, 201])
         .body(r#"{"auth":{"identity":{"methods":["password"],"password":{"user":{"id":"{self}","password":"{self_password}"}}}}}"#),
+    row("issue a token scoped to PA",                  "POST /auth/tokens",                                             [401, 401, 201, 201, 401, 201])
+        .body(r#"{"auth":{"identity":{"methods":["password"],"password":{"user":{"id":"{self}","password":"{self_password}"}}},"scope":{"project":{"id":"{PA}"}}}}"#),
+    row("issue a token scoped to domain A",            "POST /auth/tokens",                                             [401, 201, 401, 401, 401, 401])
+        .body(r#"{"auth":{"identity":{"methods":["password"],"password":{"user":{"id":"{self}","password":"{self_password}"}}},"scope":{"domain":{"id":"{A}"}}}}"#),
+    row("issue a system-scoped token",                 "POST /auth/tokens",                                             [201, 401, 401, 401, 401, 401])
+        .body(r#"{"auth":{"identity":{"methods":["password"],"password":{"user":{"id":"{self}","password":"{self_password}"}}},"scope":{"system":{"all":true}}}}"#),
     row("validate own token",                          "GET /auth/tokens",                                              [200, 200, 200, 200, 200, 401]).subject("{self_token}"),
     row("validate the admin's token",                  "GET /auth/tokens",                                              [200, 403, 403, 403, 403, 401]).subject("{admin_token}"),
     row("check own token",                             "HEAD /auth/tokens",                                             [200, 200, 200, 200, 200, 401]).subject("{self_token}"),
@@ -115,8 +122,10 @@ const ROWS: &[Row] = &[
     row("own system access (auth)",                    "GET /auth/system",                                              [200, 200, 200, 200, 200, 401]),
 
     // --- users: domain readers list, domain managers manage, everyone sees herself
-    row("list users",                                  "GET /users",                                                    [200, 200, 403, 403, 200, 401]),
-    row("list users of A",                             "GET /users?domain_id={A}",                                      [200, 200, 403, 403, 404, 401]),
+    // (members and readers may not list users, but the list answers them with
+    // themselves alone, so that the CLI resolves `--user <own name>`)
+    row("list users",                                  "GET /users",                                                    [200, 200, 200, 200, 200, 401]),
+    row("list users of A",                             "GET /users?domain_id={A}",                                      [200, 200, 200, 200, 404, 401]),
     row("list users of B",                             "GET /users?domain_id={B}",                                      [200, 404, 404, 404, 200, 401]),
     row("create a user in A",                          "POST /users",                                                   [201, 201, 403, 403, 404, 401])
         .body(r#"{"user":{"name":"{uniq}","domain_id":"{A}"}}"#),
@@ -178,6 +187,8 @@ const ROWS: &[Row] = &[
         .body(r#"{"project":{"name":"{uniq}","domain_id":"{A}"}}"#),
     row("create a project in B",                       "POST /projects",                                                [201, 404, 404, 404, 201, 401])
         .body(r#"{"project":{"name":"{uniq}","domain_id":"{B}"}}"#),
+    row("create a project under a project of B",       "POST /projects",                                                [201, 404, 404, 404, 201, 401])
+        .body(r#"{"project":{"name":"{uniq}","parent_id":"{PB}"}}"#),
     row("show own project PA",                         "GET /projects/{PA}",                                            [200, 200, 200, 200, 404, 401]),
     row("show another project of A",                   "GET /projects/{A_project}",                                     [200, 200, 403, 403, 404, 401]),
     row("show a project of B",                         "GET /projects/{PB}",                                            [200, 404, 404, 404, 200, 401]),
@@ -242,6 +253,8 @@ const ROWS: &[Row] = &[
     row("grant admin on PA to a user of A",            "PUT /projects/{PA}/users/{new_A_user}/roles/{admin_role}",      [204, 403, 403, 403, 404, 401]),
     row("grant member on PB to a user of B",           "PUT /projects/{PB}/users/{new_B_user}/roles/{member_role}",     [204, 404, 404, 404, 204, 401]),
     row("grant member on PA to a user of B",           "PUT /projects/{PA}/users/{new_B_user}/roles/{member_role}",     [204, 404, 403, 403, 404, 401]),
+    row("grant member on PB to a user of A",           "PUT /projects/{PB}/users/{new_A_user}/roles/{member_role}",     [204, 404, 404, 404, 404, 401]),
+    row("grant member on the admin project",           "PUT /projects/{admin_project}/users/{new_A_user}/roles/{member_role}", [204, 404, 404, 404, 404, 401]),
     row("revoke member on PA",                         "DELETE /projects/{PA}/users/{new_A_user}/roles/{member_role}",  [204, 204, 403, 403, 404, 401])
         .pre(GRANT_MEMBER_PA),
     row("revoke admin on PA",                          "DELETE /projects/{PA}/users/{new_A_user}/roles/{admin_role}",   [204, 403, 403, 403, 404, 401])
@@ -259,11 +272,13 @@ const ROWS: &[Row] = &[
     row("check a user's role on A",                    "HEAD /domains/{A}/users/{manager}/roles/{manager_role}",        [204, 204, 403, 403, 404, 401]),
     row("grant member on A to a user of A",            "PUT /domains/{A}/users/{new_A_user}/roles/{member_role}",       [204, 204, 403, 403, 404, 401]),
     row("grant admin on A to a user of A",             "PUT /domains/{A}/users/{new_A_user}/roles/{admin_role}",        [204, 403, 403, 403, 404, 401]),
+    row("grant oneself admin on A",                    "PUT /domains/{A}/users/{self}/roles/{admin_role}",              [204, 403, 403, 403, 404, 401]),
     row("grant member on B to a user of B",            "PUT /domains/{B}/users/{new_B_user}/roles/{member_role}",       [204, 404, 404, 404, 204, 401]),
     row("revoke member on A from a user of A",         "DELETE /domains/{A}/users/{new_A_user}/roles/{member_role}",    [204, 204, 403, 403, 404, 401])
         .pre(&[("PUT /domains/{A}/users/{new_A_user}/roles/{member_role}", "")]),
     row("list a group's roles on A",                   "GET /domains/{A}/groups/{A_group}/roles",                       [200, 200, 403, 403, 404, 401]),
     row("grant reader on A to a group of A",           "PUT /domains/{A}/groups/{new_A_group}/roles/{reader_role}",     [204, 204, 403, 403, 404, 401]),
+    row("grant admin on A to a group of A",            "PUT /domains/{A}/groups/{new_A_group}/roles/{admin_role}",      [204, 403, 403, 403, 404, 401]),
     row("check a group's role on A",                   "HEAD /domains/{A}/groups/{new_A_group}/roles/{reader_role}",    [204, 204, 403, 403, 404, 401])
         .pre(&[("PUT /domains/{A}/groups/{new_A_group}/roles/{reader_role}", "")]),
     row("revoke reader on A from a group of A",        "DELETE /domains/{A}/groups/{new_A_group}/roles/{reader_role}",  [204, 204, 403, 403, 404, 401])
@@ -271,7 +286,8 @@ const ROWS: &[Row] = &[
 
     // --- grants on the system: the cloud admin's alone
     row("list a user's system roles",                  "GET /system/users/{admin}/roles",                               [200, 403, 403, 403, 403, 401]),
-    row("check a user's system role",                  "HEAD /system/users/{admin}/roles/{admin_role}",                 [204, 403, 403, 403, 403, 401]),
+    row("check a user's system role (HEAD)",           "HEAD /system/users/{admin}/roles/{admin_role}",                 [204, 403, 403, 403, 403, 401]),
+    row("check a user's system role (GET)",            "GET /system/users/{admin}/roles/{admin_role}",                  [204, 403, 403, 403, 403, 401]),
     row("grant a system role to a user",               "PUT /system/users/{new_A_user}/roles/{reader_role}",            [204, 403, 403, 403, 403, 401]),
     row("revoke a system role from a user",            "DELETE /system/users/{new_A_user}/roles/{reader_role}",         [204, 403, 403, 403, 403, 401])
         .pre(&[("PUT /system/users/{new_A_user}/roles/{reader_role}", "")]),
@@ -556,6 +572,7 @@ impl World {
             ("identity_endpoint", identity_endpoint),
             ("spare_service", spare_service),
             ("admin_token", app.admin_token.clone()),
+            ("admin_project", app.admin_project_id.clone()),
         ]);
         for (k, v) in roles {
             vars.insert(k, v);
@@ -649,9 +666,9 @@ impl World {
             templates.push(body);
         }
         for name in templates.iter().flat_map(|t| placeholders(t)) {
-            if !vars.contains_key(&name) {
-                let value = self.fresh(&name, p).await;
-                vars.insert(name, value);
+            if let Entry::Vacant(slot) = vars.entry(name) {
+                let value = self.fresh(slot.key(), p).await;
+                slot.insert(value);
             }
         }
         for (req, body) in row.pre {
@@ -864,5 +881,130 @@ fn placeholders_are_found_in_json_templates() {
     assert_eq!(
         placeholders("/projects/{PA}/users/{new_A_user}/roles"),
         vec!["PA", "new_A_user"]
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// What the allowed lists contain: a 200 must not show what the table hides.
+
+fn ids(v: &Value, key: &str) -> BTreeSet<String> {
+    v[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {key} list in {v}"))
+        .iter()
+        .map(|x| x["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+fn domain_ids(v: &Value, key: &str) -> BTreeSet<String> {
+    v[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {key} list in {v}"))
+        .iter()
+        .map(|x| x["domain_id"].as_str().expect("domain_id").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn lists_show_only_what_the_caller_may_see() {
+    let w = World::new().await;
+    let get = |p: usize, path: String| {
+        let token = w.personas[p].token.clone();
+        let app = &w.app;
+        async move {
+            let r = app.call("GET", &path, token.as_deref(), None).await;
+            assert_eq!(r.code(), 200, "GET {path} as {}: {}", PERSONAS[p], r.text());
+            r.json().expect("json")
+        }
+    };
+    let v = |k: &str| w.vars[k].clone();
+    let one = |k: &str| BTreeSet::from([v(k)]);
+    let (admin, mgr, member, reader, other) = (0, 1, 2, 3, 4);
+
+    // users: a domain manager sees her domain, members and readers themselves
+    let users = get(mgr, "/users".into()).await;
+    assert_eq!(domain_ids(&users, "users"), one("A"));
+    assert!(ids(&users, "users").contains(&v("A_user")));
+    assert_eq!(
+        domain_ids(&get(other, "/users".into()).await, "users"),
+        one("B")
+    );
+    assert_eq!(
+        ids(&get(member, "/users".into()).await, "users"),
+        one("member")
+    );
+    assert_eq!(
+        ids(
+            &get(reader, format!("/users?domain_id={}", v("A"))).await,
+            "users"
+        ),
+        one("reader")
+    );
+    let all = get(admin, "/users".into()).await;
+    assert!(ids(&all, "users").is_superset(&BTreeSet::from([v("A_user"), v("B_user")])));
+
+    // projects and groups: the domain manager's domain only
+    assert_eq!(
+        domain_ids(&get(mgr, "/projects".into()).await, "projects"),
+        one("A")
+    );
+    assert_eq!(
+        domain_ids(&get(other, "/projects".into()).await, "projects"),
+        one("B")
+    );
+    assert_eq!(
+        domain_ids(&get(mgr, "/groups".into()).await, "groups"),
+        one("A")
+    );
+    assert_eq!(
+        ids(&get(other, "/groups".into()).await, "groups"),
+        one("B_group")
+    );
+
+    // domains: the cloud admin sees all, others the domain they act in
+    assert!(ids(&get(admin, "/domains".into()).await, "domains")
+        .is_superset(&BTreeSet::from([v("A"), v("B")])));
+    assert_eq!(ids(&get(mgr, "/domains".into()).await, "domains"), one("A"));
+    assert_eq!(
+        ids(&get(member, "/domains".into()).await, "domains"),
+        one("A")
+    );
+    assert_eq!(
+        ids(&get(other, "/domains".into()).await, "domains"),
+        one("B")
+    );
+
+    // a caller's own projects
+    assert_eq!(
+        ids(&get(member, "/auth/projects".into()).await, "projects"),
+        one("PA")
+    );
+    assert_eq!(
+        ids(
+            &get(reader, format!("/users/{}/projects", v("reader"))).await,
+            "projects"
+        ),
+        one("PA")
+    );
+    assert_eq!(
+        ids(&get(mgr, "/auth/domains".into()).await, "domains"),
+        one("A")
+    );
+
+    // role assignments: her own, or her domain's
+    let own = get(member, format!("/role_assignments?user.id={}", v("member"))).await;
+    let own = own["role_assignments"].as_array().expect("list").clone();
+    assert!(
+        !own.is_empty() && own.iter().all(|a| a["user"]["id"] == v("member").as_str()),
+        "{own:?}"
+    );
+    let in_a = get(mgr, format!("/role_assignments?scope.domain.id={}", v("A"))).await;
+    let in_a = in_a["role_assignments"].as_array().expect("list").clone();
+    assert!(
+        !in_a.is_empty()
+            && in_a
+                .iter()
+                .all(|a| a["scope"]["domain"]["id"] == v("A").as_str()),
+        "{in_a:?}"
     );
 }

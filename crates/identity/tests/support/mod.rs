@@ -5,11 +5,8 @@
 #![allow(dead_code)]
 
 use axum::body::Body;
-use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
-use axum::{Extension, Router};
-use nimbus_api::auth::SharedAuthenticator;
-use nimbus_api::links::PublicUrl;
+use axum::Router;
 use nimbus_identity::{Identity, IdentityConfig};
 use nimbus_store::testing::TestStore;
 use serde_json::{json, Value};
@@ -24,13 +21,15 @@ pub const PUBLIC_URL: &str = "http://127.0.0.1:1";
 /// Every identity route starts with this.
 pub const V3: &str = "/identity/v3";
 
-/// The identity API wrapped in the layers the server puts around it: the shared
-/// authenticator, the public URL and the request body limit.
+/// The identity API inside the layers `nimbus serve` wraps every service in
+/// (`nimbus_api::app::wrap`: Keystone 404s for unknown paths, the authenticator,
+/// the public URL, the body limit, the panic guard and the request log).
 pub fn router(identity: Arc<Identity>) -> Router {
-    nimbus_identity::api::router(identity.clone())
-        .layer(Extension(SharedAuthenticator(identity)))
-        .layer(Extension(PublicUrl::new(PUBLIC_URL)))
-        .layer(DefaultBodyLimit::max(nimbus_api::MAX_BODY_BYTES))
+    nimbus_api::app::wrap(
+        nimbus_identity::api::router(identity.clone()),
+        identity,
+        PUBLIC_URL,
+    )
 }
 
 /// A bootstrapped identity service on its own store.
@@ -96,7 +95,7 @@ impl Resp {
             return Some(format!("error.code is not {}: {body}", self.code()));
         }
         for field in ["message", "title"] {
-            if !e[field].as_str().is_some_and(|s| !s.is_empty()) {
+            if e[field].as_str().is_none_or(str::is_empty) {
                 return Some(format!("error.{field} is not a non-empty string: {body}"));
             }
         }
