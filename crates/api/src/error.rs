@@ -79,6 +79,9 @@ impl From<StoreError> for ApiError {
             StoreError::RevisionMismatch { kind, id, .. } => ApiError::conflict(format!(
                 "{kind} {id} was changed by another request; retry."
             )),
+            StoreError::Invalid { what, detail } => {
+                ApiError::bad_request(format!("Invalid {what}: {detail}."))
+            }
             StoreError::Expired { requested, oldest } => ApiError::new(
                 StatusCode::GONE,
                 format!("too old resource version: {requested} ({oldest})"),

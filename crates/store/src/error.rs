@@ -21,6 +21,9 @@ pub enum StoreError {
     /// A watch asked for history that has been compacted away.
     #[error("revision {requested} is older than the oldest retained revision {oldest}")]
     Expired { requested: i64, oldest: i64 },
+    /// An id, parent or unique key the databases cannot hold (a NUL character).
+    #[error("invalid {what}: {detail}")]
+    Invalid { what: String, detail: String },
     /// A stored body does not decode into its type.
     #[error("stored object does not decode: {0}")]
     Corrupt(String),

@@ -158,6 +158,9 @@ impl Store {
 
     /// Reads one object of any kind as JSON.
     pub async fn get_raw(&self, kind: &str, id: &str) -> Result<Option<Versioned<RawObject>>> {
+        if !storable(id) {
+            return Ok(None);
+        }
         let row = sqlx::query(SELECT_ONE)
             .bind(kind)
             .bind(id)
@@ -172,6 +175,9 @@ impl Store {
         kind: &str,
         parent: Option<&str>,
     ) -> Result<Vec<Versioned<RawObject>>> {
+        if parent.is_some_and(|p| !storable(p)) {
+            return Ok(Vec::new());
+        }
         let rows = match parent {
             Some(parent) => {
                 sqlx::query(SELECT_BY_PARENT)
@@ -215,6 +221,12 @@ impl Store {
             let _ = self.inner.events.send(Arc::new(e));
         }
     }
+}
+
+/// Whether a key can be stored at all: PostgreSQL text cannot hold NUL, so such a
+/// key names nothing on reads and is refused on writes, on both backends alike.
+pub(crate) fn storable(key: &str) -> bool {
+    !key.contains('\0')
 }
 
 const SELECT_ONE: &str =

@@ -2,7 +2,9 @@
 //! then commit everything at one new revision and publish the events to watchers.
 
 use crate::resource::{Event, Op, RawObject, Resource, Versioned};
-use crate::{raw_from_row, Result, Store, StoreError, SELECT_ALL, SELECT_BY_PARENT, SELECT_ONE};
+use crate::{
+    raw_from_row, storable, Result, Store, StoreError, SELECT_ALL, SELECT_BY_PARENT, SELECT_ONE,
+};
 use sqlx::{Any, Row, Transaction};
 use tokio::sync::MutexGuard;
 
@@ -57,6 +59,9 @@ impl<'a> Tx<'a> {
 
     /// Reads one object of any kind inside the transaction.
     pub async fn get_raw(&mut self, kind: &str, id: &str) -> Result<Option<Versioned<RawObject>>> {
+        if !storable(id) {
+            return Ok(None);
+        }
         let row = sqlx::query(SELECT_ONE)
             .bind(kind)
             .bind(id)
@@ -67,6 +72,9 @@ impl<'a> Tx<'a> {
 
     /// Lists objects inside the transaction.
     pub async fn list<T: Resource>(&mut self, parent: Option<&str>) -> Result<Vec<Versioned<T>>> {
+        if parent.is_some_and(|p| !storable(p)) {
+            return Ok(Vec::new());
+        }
         let rows = match parent {
             Some(p) => {
                 sqlx::query(SELECT_BY_PARENT)
@@ -105,6 +113,7 @@ impl<'a> Tx<'a> {
 
     /// Creates a raw object.
     pub async fn create_raw(&mut self, obj: RawObject) -> Result<i64> {
+        check_keys(&obj)?;
         if self.get_raw(&obj.kind, &obj.id).await?.is_some() {
             return Err(StoreError::Conflict {
                 kind: obj.kind,
@@ -132,6 +141,7 @@ impl<'a> Tx<'a> {
 
     /// Replaces a raw object.
     pub async fn update_raw(&mut self, obj: RawObject, expected: Option<i64>) -> Result<i64> {
+        check_keys(&obj)?;
         let current =
             self.get_raw(&obj.kind, &obj.id)
                 .await?
@@ -266,6 +276,21 @@ impl<'a> Tx<'a> {
             body: obj.body,
         });
         Ok(())
+    }
+}
+
+/// Refuses ids, parents and unique keys that a database cannot store.
+fn check_keys(obj: &RawObject) -> Result<()> {
+    let bad = [("id", &obj.id), ("parent", &obj.parent)]
+        .into_iter()
+        .chain(obj.unique_keys.iter().map(|k| ("name", k)))
+        .find(|(_, v)| !storable(v));
+    match bad {
+        Some((what, _)) => Err(StoreError::Invalid {
+            what: format!("{} {what}", obj.kind),
+            detail: "NUL characters are not allowed".into(),
+        }),
+        None => Ok(()),
     }
 }
 

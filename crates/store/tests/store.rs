@@ -229,3 +229,25 @@ async fn concurrent_writers_get_distinct_ordered_revisions() {
     assert_eq!(revs.len(), 20);
     assert_eq!(s.list::<Thing>(None).await.unwrap().len(), 20);
 }
+
+#[tokio::test]
+async fn nul_keys_name_nothing_and_are_refused_on_write() {
+    let t = test_store().await.unwrap();
+    let s = &t.store;
+    assert!(s.get::<Thing>("a\0b").await.unwrap().is_none());
+    assert!(s.list::<Thing>(Some("p\0")).await.unwrap().is_empty());
+    let mut tx = s.begin().await.unwrap();
+    for bad in [
+        thing("a\0", "p", "n"),
+        thing("a", "p\0", "n"),
+        thing("a", "p", "n\0"),
+    ] {
+        let err = tx.create(&bad).await.unwrap_err();
+        assert!(matches!(err, StoreError::Invalid { .. }), "{err}");
+    }
+    drop(tx);
+    assert!(
+        s.list::<Thing>(None).await.unwrap().is_empty(),
+        "nothing half-written"
+    );
+}

@@ -71,20 +71,29 @@ pub async fn list(
         (None, Some(d)) => Some(d.to_string()),
         _ => None,
     };
-    let mut target = Target::new("role_assignment", "");
-    if let Some(u) = user_filter {
-        target = target.user(u);
-    }
-    if let Some(d) = &asked_domain {
-        target = target.domain(d);
-    }
-    authorize(&caller, "identity:list_role_assignments", &target)?;
+    // Cloud admins and system readers see everything; a user may always list her
+    // own assignments; a domain reader or manager sees those inside her domain (the
+    // domain she names through a scope filter, else the domain of her token).
     let sees_all = caller.is_cloud_admin() || caller.is_system_reader();
     let own_only = !sees_all && user_filter == Some(caller.user_id.as_str());
     let domain_limit = if sees_all || own_only {
+        let mut target = Target::new("role_assignment", "");
+        if let Some(u) = user_filter {
+            target = target.user(u);
+        }
+        authorize(&caller, "identity:list_role_assignments", &target)?;
         None
     } else {
-        asked_domain.clone()
+        let domain = asked_domain.or_else(|| match &caller.scope {
+            nimbus_api::auth::Scope::Domain { id, .. } => Some(id.clone()),
+            _ => None,
+        });
+        let mut target = Target::new("role_assignment", "");
+        if let Some(d) = &domain {
+            target = target.domain(d);
+        }
+        authorize(&caller, "identity:list_role_assignments", &target)?;
+        domain
     };
 
     let mut rows: Vec<Row> = snap
