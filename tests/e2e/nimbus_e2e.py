@@ -246,6 +246,9 @@ class NimbusServer:
     def user_cli(self, username: str, password: str, **scope: str) -> "OpenStack":
         return OpenStack.from_env(self, username, password, **scope)
 
+    def cli_with(self, label: str, **variables: str) -> "OpenStack":
+        return OpenStack.from_vars(self, label, **variables)
+
     def keystone(self) -> "Keystone":
         return Keystone(self)
 
@@ -318,6 +321,16 @@ class OpenStack:
         if server.tls:
             env["OS_CACERT"] = str(server.cert)
         return cls(env, [], f"user {username}")
+
+    @classmethod
+    def from_vars(cls, server: NimbusServer, label: str, **variables: str) -> "OpenStack":
+        """Any other OS_* combination (system scope, application credentials...)."""
+        env = cls._base_env()
+        env.update(OS_AUTH_URL=server.identity_url, OS_IDENTITY_API_VERSION="3", OS_INTERFACE="public")
+        env.update(variables)
+        if server.tls:
+            env["OS_CACERT"] = str(server.cert)
+        return cls(env, [], label)
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         cmd = [_openstack_bin(), *self.prefix, *args]
