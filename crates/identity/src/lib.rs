@@ -58,6 +58,9 @@ pub struct Identity {
     /// Validated principals by token id, with the directory revision they were
     /// checked against: a token is re-checked only when the directory changed.
     principals: RwLock<HashMap<String, (i64, Arc<nimbus_api::auth::Principal>)>>,
+    /// Rendered response documents by key, with the directory revision they were
+    /// rendered from (see [`Identity::rendered`]).
+    rendered: RwLock<HashMap<String, (i64, axum::body::Bytes)>>,
 }
 
 impl Identity {
@@ -70,6 +73,35 @@ impl Identity {
             admin_project_id,
             tokens: RwLock::new(HashMap::new()),
             principals: RwLock::new(HashMap::new()),
+            rendered: RwLock::new(HashMap::new()),
         })
     }
 }
+
+impl Identity {
+    /// A rendered response document, rendered once per directory revision: the
+    /// directory changes rarely and reads (token validation, user lists) are hot.
+    /// `key` must name everything the document depends on besides the directory.
+    pub fn rendered<E>(
+        &self,
+        key: String,
+        revision: i64,
+        render: impl FnOnce() -> Result<serde_json::Value, E>,
+    ) -> Result<axum::body::Bytes, E> {
+        if let Some((rev, body)) = self.rendered.read().get(&key) {
+            if *rev == revision {
+                return Ok(body.clone());
+            }
+        }
+        let body = axum::body::Bytes::from(render()?.to_string());
+        let mut cache = self.rendered.write();
+        if cache.len() >= MAX_RENDERED {
+            cache.clear();
+        }
+        cache.insert(key, (revision, body.clone()));
+        Ok(body)
+    }
+}
+
+/// Bound on the rendered-document cache; it starts over when full.
+const MAX_RENDERED: usize = 10_000;

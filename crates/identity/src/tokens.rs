@@ -194,6 +194,7 @@ impl Identity {
     pub async fn sweep_expired_tokens(&self) -> Result<usize, StoreError> {
         let now = Utc::now();
         self.tokens.write().retain(|_, t| t.expires_at > now);
+        self.rendered.write().clear();
         self.principals
             .write()
             .retain(|_, (_, p)| p.expires_at > now);

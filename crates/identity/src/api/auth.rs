@@ -9,7 +9,7 @@ use crate::tokens::TokenRequest;
 use crate::types::*;
 use crate::Identity;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -485,8 +485,12 @@ pub async fn validate(
         &Target::new("token", "subject").user(&record.user_id),
     )?;
     let snap = id.directory.snapshot().await?;
-    let body = token_body(&id, &snap, &record, &principal, !q.flag("nocatalog")?);
-    let mut resp = Json(body).into_response();
+    let with_catalog = !q.flag("nocatalog")?;
+    let key = format!("token|{}|{with_catalog}", record.id);
+    let body = id.rendered(key, snap.revision, || -> ApiResult<Value> {
+        Ok(token_body(&id, &snap, &record, &principal, with_catalog))
+    })?;
+    let mut resp = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     if let Some(v) = headers.get("x-subject-token") {
         resp.headers_mut().insert("x-subject-token", v.clone());
     }

@@ -8,7 +8,8 @@ use crate::password;
 use crate::types::*;
 use crate::Identity;
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use nimbus_api::auth::Auth;
 use nimbus_api::body::JsonBody;
@@ -111,7 +112,7 @@ pub async fn list(
     url: PublicUrl,
     OriginalUri(uri): OriginalUri,
     q: Query,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     q.only(
         &[
             PAGING,
@@ -127,50 +128,48 @@ pub async fn list(
         ]
         .concat(),
     )?;
-    let candidates: Vec<User> =
-        match list_domain(&caller, "identity:list_users", "user", q.get("domain_id")) {
-            Ok(domain) => id
-                .store
-                .list::<User>(domain.as_deref())
-                .await?
-                .into_iter()
-                .map(|u| u.value)
-                .collect(),
-            // Members and readers may not list users, but they see themselves: this is
-            // what lets `--user <own name>` resolve in the CLI.
-            Err(e) if e.status == StatusCode::FORBIDDEN => id
-                .store
-                .get::<User>(&caller.user_id)
-                .await?
-                .into_iter()
-                .map(|u| u.value)
-                .collect(),
-            Err(e) => return Err(e),
-        };
+    // Which users the caller may list: every user, a domain's, or only herself
+    // (members and readers may not list users, but see themselves: this is what
+    // lets `--user <own name>` resolve in the CLI).
+    let scope = match list_domain(&caller, "identity:list_users", "user", q.get("domain_id")) {
+        Ok(None) => "all".to_string(),
+        Ok(Some(domain)) => format!("domain:{domain}"),
+        Err(e) if e.status == StatusCode::FORBIDDEN => format!("self:{}", caller.user_id),
+        Err(e) => return Err(e),
+    };
     let enabled = q.bool("enabled")?;
-    let name = q.get("name");
-    let domain = q.get("domain_id");
-    let users: Vec<User> = candidates
-        .into_iter()
-        .filter(|u| {
-            matches(name, &u.name)
-                && matches_bool(enabled, u.enabled)
-                && matches(domain, &u.domain_id)
-        })
-        .collect();
     let path = uri
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/identity/v3/users");
-    Ok(Json(collection(
-        "users",
-        users,
-        |u| &u.id,
-        |u| views::user(&url, u),
-        &url,
-        path,
-        &q,
-    )?))
+    // Served from the directory snapshot, rendered once per directory revision.
+    let snap = id.directory.snapshot().await?;
+    let body = id.rendered(format!("users|{scope}|{path}"), snap.revision, || {
+        let users: Vec<&User> = snap
+            .users
+            .values()
+            .filter(|u| match scope.split_once(':') {
+                Some(("domain", d)) => u.domain_id == d,
+                Some(("self", me)) => u.id == me,
+                _ => true,
+            })
+            .filter(|u| {
+                matches(q.get("name"), &u.name)
+                    && matches_bool(enabled, u.enabled)
+                    && matches(q.get("domain_id"), &u.domain_id)
+            })
+            .collect();
+        collection(
+            "users",
+            users,
+            |u| &u.id,
+            |u| views::user(&url, u),
+            &url,
+            path,
+            &q,
+        )
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 pub async fn create(
