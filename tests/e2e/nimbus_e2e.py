@@ -39,7 +39,7 @@ from pathlib import Path
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("NIMBUS_BIN") or REPO / "target" / "release" / "nimbus")
+BIN = Path(os.environ.get("NIMBUS_BIN") or REPO / "target" / "release" / "nimbus").absolute()
 DATABASE_URL = os.environ.get("NIMBUS_E2E_DATABASE_URL") or None
 ADMIN_PASSWORD = "e2e-Admin-" + uuid.uuid4().hex[:12]
 CLI_TIMEOUT = 120
