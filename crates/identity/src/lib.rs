@@ -54,6 +54,8 @@ pub struct Identity {
     pub config: IdentityConfig,
     /// The bootstrap admin project: `admin` on it makes a cloud admin.
     pub admin_project_id: String,
+    /// Password checks (Argon2id, with repeat logins remembered).
+    pub passwords: password::Verifier,
     tokens: RwLock<HashMap<String, Arc<TokenRecord>>>,
     /// Validated principals by token id, with the directory revision they were
     /// checked against: a token is re-checked only when the directory changed.
@@ -71,6 +73,7 @@ impl Identity {
             store,
             config,
             admin_project_id,
+            passwords: password::Verifier::default(),
             tokens: RwLock::new(HashMap::new()),
             principals: RwLock::new(HashMap::new()),
             rendered: RwLock::new(HashMap::new()),

@@ -4,7 +4,6 @@
 
 use super::views;
 use crate::directory::Snapshot;
-use crate::password;
 use crate::tokens::TokenRequest;
 use crate::types::*;
 use crate::Identity;
@@ -126,7 +125,7 @@ pub async fn issue(
                     "identity.application_credential is required for that method.",
                 )
             })?;
-            let cred = app_cred_login(&snap, body).await?;
+            let cred = app_cred_login(&id, &snap, body).await?;
             (
                 cred.user_id.clone(),
                 Some(TokenScope::Project(cred.project_id.clone())),
@@ -248,7 +247,7 @@ async fn password_login(id: &Identity, snap: &Snapshot, user: UserRef) -> ApiRes
         )));
     }
     let ok = match &found.password_hash {
-        Some(h) => password::verify(supplied, h.clone()).await,
+        Some(h) => id.passwords.verify(&found.id, supplied, h).await,
         None => false,
     };
     let domain_enabled = snap
@@ -303,7 +302,11 @@ async fn audit_failed_login(
     Ok(())
 }
 
-async fn app_cred_login(snap: &Snapshot, body: AppCredBody) -> ApiResult<ApplicationCredential> {
+async fn app_cred_login(
+    id: &Identity,
+    snap: &Snapshot,
+    body: AppCredBody,
+) -> ApiResult<ApplicationCredential> {
     let cred = match (&body.id, &body.name, &body.user) {
         (Some(cid), _, _) => snap.application_credentials.get(cid),
         (None, Some(name), Some(user)) => {
@@ -327,7 +330,11 @@ async fn app_cred_login(snap: &Snapshot, body: AppCredBody) -> ApiResult<Applica
     if cred.expires_at.is_some_and(|e| e <= Utc::now()) {
         return Err(unauthorized());
     }
-    if !password::verify(body.secret, cred.secret_hash.clone()).await {
+    if !id
+        .passwords
+        .verify(&cred.id, body.secret, &cred.secret_hash)
+        .await
+    {
         return Err(unauthorized());
     }
     Ok(cred)
