@@ -63,8 +63,6 @@ def test_application_credentials_with_cli(nimbus):
     assert [c["ID"] for c in me.json("application", "credential", "list")] == [ro["ID"]]
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: POST application_credentials with roles [] "
-                   "stores [] instead of the creator's token roles")
 def test_application_credential_without_roles_gets_the_creators_roles(nimbus):
     # Keystone (keystone/api/users.py _get_roles): "roles" absent or empty means
     # the roles of the creating token, snapshotted at creation (with implied

@@ -8,11 +8,6 @@ import requests
 
 from nimbus_e2e import unique
 
-GET_BY_ID_QUERY_BUG = ("server bug: GET /v3/projects/{id}?domain_id=... answers 400 (unknown query "
-                       "parameter); the SDK's find_project sends it, so `--parent <id>` and "
-                       "`project show --domain D <id>` fail")
-
-
 def test_default_project_scopes_a_token_without_scope(nimbus):
     ks = nimbus.keystone()
     project = ks.create_project(unique("defproj"))
@@ -131,7 +126,6 @@ def test_system_role_assignment_with_cli(nimbus):
     assert resp.status_code == 403, resp.text
 
 
-@pytest.mark.xfail(strict=True, reason=GET_BY_ID_QUERY_BUG)
 def test_project_lookup_by_id_within_a_domain(nimbus):
     ks = nimbus.keystone()
     project = ks.create_project(unique("byid"))
@@ -141,7 +135,6 @@ def test_project_lookup_by_id_within_a_domain(nimbus):
     assert shown["id"] == project["id"]
 
 
-@pytest.mark.xfail(strict=True, reason=GET_BY_ID_QUERY_BUG)
 def test_project_hierarchy(nimbus):
     admin = nimbus.admin_cli()
     parent = admin.json("project", "create", "--domain", "default", unique("parent"))

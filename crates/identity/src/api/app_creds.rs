@@ -101,7 +101,8 @@ pub async fn create(
     }
     let snap = id.directory.snapshot().await?;
     let held: Vec<String> = caller.roles.iter().map(|r| r.id.clone()).collect();
-    let roles = match c.roles {
+    // No roles, or an empty list, means the roles of the creating token, fixed now.
+    let roles = match c.roles.filter(|r| !r.is_empty()) {
         None => held.clone(),
         Some(sel) => {
             let mut ids = Vec::new();

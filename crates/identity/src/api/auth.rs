@@ -157,7 +157,7 @@ pub async fn issue(
     let scope = requested_scope.unwrap_or(TokenScope::Unscoped);
     let roles: Vec<String> = match (&scope, &app_cred) {
         (TokenScope::Unscoped, _) => vec![],
-        (_, Some(cred)) if !cred.roles.is_empty() => {
+        (_, Some(cred)) => {
             let held = snap.effective_roles(&user_id, &scope);
             cred.roles
                 .iter()

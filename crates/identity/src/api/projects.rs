@@ -224,12 +224,16 @@ pub async fn show(
     Path(project_id): Path<String>,
     q: Query,
 ) -> ApiResult<Json<Value>> {
+    // openstacksdk sends `domain_id` (and may send `is_domain`) when it looks a
+    // project up by id; they select nothing more than the id does.
     q.only(&[
         "parents_as_list",
         "subtree_as_list",
         "parents_as_ids",
         "subtree_as_ids",
         "include_limits",
+        "domain_id",
+        "is_domain",
     ])?;
     let p = load(&id, &caller, "identity:get_project", &project_id).await?;
     let mut v = views::project(&url, &p);
