@@ -15,6 +15,10 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
+/// Bound on cached token records and principals; the caches start over when full
+/// (the store still has every token).
+const MAX_CACHED_TOKENS: usize = 50_000;
+
 /// The stored id of a token string.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -68,11 +72,9 @@ impl Identity {
         };
         tx.create(&record).await?;
         tx.commit().await?;
-        let record = Arc::new(record);
-        self.tokens
-            .write()
-            .insert(record.id.clone(), record.clone());
-        Ok((token, record))
+        // Not cached here: a token enters the caches on first use, so clients that
+        // log in for every command do not fill memory with tokens never used.
+        Ok((token, Arc::new(record)))
     }
 
     /// Finds a token's record (cache first, then the store).
@@ -85,7 +87,11 @@ impl Identity {
             return Ok(None);
         };
         let record = Arc::new(stored.value);
-        self.tokens.write().insert(id, record.clone());
+        let mut tokens = self.tokens.write();
+        if tokens.len() >= MAX_CACHED_TOKENS {
+            tokens.clear();
+        }
+        tokens.insert(id, record.clone());
         Ok(Some(record))
     }
 
@@ -104,6 +110,23 @@ impl Identity {
 
     /// Checks a token record against the current state; the principal it stands for.
     pub async fn validate(&self, record: &TokenRecord) -> Result<Arc<Principal>, ApiError> {
+        self.check(record, true).await
+    }
+
+    /// Like [`Identity::validate`], without remembering the result (a new token's
+    /// first answer).
+    pub async fn validate_uncached(
+        &self,
+        record: &TokenRecord,
+    ) -> Result<Arc<Principal>, ApiError> {
+        self.check(record, false).await
+    }
+
+    async fn check(
+        &self,
+        record: &TokenRecord,
+        remember: bool,
+    ) -> Result<Arc<Principal>, ApiError> {
         let invalid =
             || ApiError::unauthorized("The request you have made requires authentication.");
         if record.revoked || record.expires_at <= Utc::now() {
@@ -184,9 +207,13 @@ impl Identity {
             audit_id: record.audit_id.clone(),
             application_credential_id: record.application_credential_id.clone(),
         });
-        self.principals
-            .write()
-            .insert(record.id.clone(), (snap.revision, principal.clone()));
+        if remember {
+            let mut principals = self.principals.write();
+            if principals.len() >= MAX_CACHED_TOKENS {
+                principals.clear();
+            }
+            principals.insert(record.id.clone(), (snap.revision, principal.clone()));
+        }
         Ok(principal)
     }
 

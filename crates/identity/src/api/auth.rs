@@ -191,7 +191,7 @@ pub async fn issue(
             application_credential_id: app_cred.map(|c| c.id.clone()),
         })
         .await?;
-    let principal = id.validate(&record).await?;
+    let principal = id.validate_uncached(&record).await?;
     let body = token_body(&id, &snap, &record, &principal, true);
     let mut resp = (StatusCode::CREATED, Json(body)).into_response();
     resp.headers_mut().insert(
