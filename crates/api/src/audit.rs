@@ -3,6 +3,7 @@
 //! describe, so there is never a change without its record (nor the reverse).
 
 use crate::auth::Principal;
+use crate::ApiResult;
 use chrono::{DateTime, Utc};
 use nimbus_store::{Resource, Tx};
 use serde::{Deserialize, Serialize};
@@ -63,4 +64,21 @@ impl AuditRecord {
     pub async fn write(&self, tx: &mut Tx<'_>) -> nimbus_store::Result<()> {
         tx.create(self).await.map(|_| ())
     }
+}
+
+/// Writes the audit record of a successful change into its transaction, then commits:
+/// the change and its record land together or not at all. Every service's handlers
+/// end their writes with this.
+pub async fn commit_audited(
+    mut tx: Tx<'_>,
+    by: &Principal,
+    action: &str,
+    kind: &str,
+    id: &str,
+) -> ApiResult<()> {
+    AuditRecord::new(Some(by), action, kind, id, true)
+        .write(&mut tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -8,8 +8,10 @@
 //! - [`policy`]: the one policy table for every API;
 //! - [`audit`]: audit records written in the same transaction as the change;
 //! - [`log`]: one structured log line per request;
+//! - [`microversion`]: OpenStack microversion negotiation (Nova, Cinder);
 //! - [`links`]: the public base URL and collection links;
-//! - [`app`]: the layers around every service router.
+//! - [`app`]: the layers around every service router;
+//! - [`testing`]: in-process test clients with fixed personas, for service crates.
 
 pub mod app;
 pub mod audit;
@@ -19,8 +21,10 @@ pub mod dialect;
 pub mod error;
 pub mod links;
 pub mod log;
+pub mod microversion;
 pub mod policy;
 pub mod query;
+pub mod testing;
 
 pub use error::{ApiError, ApiResult};
 

@@ -46,6 +46,7 @@ const DOMAIN_READ: &[Rule] = &[CloudAdmin, SystemReader, DomainReader];
 const DOMAIN_WRITE: &[Rule] = &[CloudAdmin, DomainManager];
 const SELF_READ: &[Rule] = &[CloudAdmin, SystemReader, DomainReader, Owner];
 const OWN: &[Rule] = &[CloudAdmin, Owner];
+const OWN_READ: &[Rule] = &[CloudAdmin, SystemReader, Owner];
 
 /// Every action, and the rules that allow it.
 pub static POLICY: &[(&str, &[Rule])] = &[
@@ -138,6 +139,27 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("identity:get_auth_system", ANYONE),
     // Audit trail
     ("identity:list_audit_records", ADMIN_OR_READER),
+    // Compute: flavors are read by everyone (a private flavor only by cloud admins,
+    // system readers and the projects on its access list: `nimbus_compute`'s
+    // visibility check) and managed by cloud admins
+    ("compute:flavors:index", ANYONE),
+    ("compute:flavors:show", ANYONE),
+    ("compute:os-flavor-manage:create", ADMIN),
+    ("compute:os-flavor-manage:update", ADMIN),
+    ("compute:os-flavor-manage:delete", ADMIN),
+    ("compute:os-flavor-extra-specs:index", ANYONE),
+    ("compute:os-flavor-extra-specs:show", ANYONE),
+    ("compute:os-flavor-extra-specs:create", ADMIN),
+    ("compute:os-flavor-extra-specs:update", ADMIN),
+    ("compute:os-flavor-extra-specs:delete", ADMIN),
+    ("compute:os-flavor-access", ADMIN_OR_READER),
+    ("compute:os-flavor-access:add_tenant_access", ADMIN),
+    ("compute:os-flavor-access:remove_tenant_access", ADMIN),
+    // Compute: keypairs belong to their user; cloud admins act for anyone
+    ("compute:os-keypairs:index", OWN_READ),
+    ("compute:os-keypairs:show", OWN_READ),
+    ("compute:os-keypairs:create", OWN),
+    ("compute:os-keypairs:delete", OWN),
 ];
 
 /// Roles a domain manager may grant (never `admin`).

@@ -4,13 +4,21 @@
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use nimbus_compute::Compute;
 use nimbus_identity::Identity;
 use std::sync::Arc;
 
+/// The services `nimbus serve` runs (one field per service; add yours here).
+pub struct Services {
+    pub identity: Arc<Identity>,
+    pub compute: Arc<Compute>,
+}
+
 /// Builds the application serving every API at `public_url`.
-pub fn build(identity: Arc<Identity>, public_url: &str) -> Router {
-    let services = Router::new()
+pub fn build(services: &Services, public_url: &str) -> Router {
+    let routers = Router::new()
         .route("/healthz", get(|| async { (StatusCode::OK, "ok") }))
-        .merge(nimbus_identity::api::router(identity.clone()));
-    nimbus_api::app::wrap(services, identity, public_url)
+        .merge(nimbus_identity::api::router(services.identity.clone()))
+        .merge(nimbus_compute::api::router(services.compute.clone()));
+    nimbus_api::app::wrap(routers, services.identity.clone(), public_url)
 }

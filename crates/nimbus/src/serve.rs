@@ -99,6 +99,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         &format!("{public_url}/identity"),
     )
     .await?;
+    bootstrap::ensure_service(
+        &store,
+        "compute",
+        "nova",
+        &format!("{public_url}/compute/v2.1"),
+    )
+    .await?;
+    let seeded = nimbus_compute::seed::seed_flavors(&store)
+        .await
+        .context("seeding the standard flavors")?;
+    if seeded > 0 {
+        tracing::info!(flavors = seeded, "created the standard flavors");
+    }
 
     let mut config = IdentityConfig::new(&public_url);
     config.token_ttl = chrono::Duration::seconds(args.token_expiration);
@@ -126,7 +139,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("writing clouds.yaml")?;
     }
 
-    let app = crate::app::build(identity.clone(), &public_url);
+    let services = crate::app::Services {
+        identity: identity.clone(),
+        compute: nimbus_compute::Compute::new(store.clone()),
+    };
+    let app = crate::app::build(&services, &public_url);
     spawn_token_sweeper(identity);
 
     let handle = axum_server::Handle::new();

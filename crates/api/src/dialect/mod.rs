@@ -3,6 +3,7 @@
 //! a missing route or a wrong method) is rendered in that format.
 
 mod keystone;
+pub mod nova;
 
 use crate::ApiError;
 use axum::body::Body;
@@ -13,12 +14,20 @@ use axum::http::{header, HeaderValue, Response, StatusCode};
 pub enum Dialect {
     /// `{"error":{"code","message","title"}}`
     Keystone,
+    /// `{"<faultName>":{"code","message"}}` (Nova, Cinder)
+    Nova,
 }
 
 /// Renders the errors of a Keystone router:
 /// `router.layer(axum::middleware::map_response(dialect::keystone))`.
 pub async fn keystone(resp: Response<Body>) -> Response<Body> {
     render(Dialect::Keystone, resp)
+}
+
+/// Renders the errors of a Nova (or Cinder) router:
+/// `router.layer(axum::middleware::map_response(dialect::nova))`.
+pub async fn nova(resp: Response<Body>) -> Response<Body> {
+    render(Dialect::Nova, resp)
 }
 
 fn render(dialect: Dialect, resp: Response<Body>) -> Response<Body> {
@@ -32,6 +41,7 @@ fn render(dialect: Dialect, resp: Response<Body>) -> Response<Body> {
         .unwrap_or_else(|| default_error(parts.status));
     let body = match dialect {
         Dialect::Keystone => keystone::body(&error),
+        Dialect::Nova => nova::body(&error),
     };
     parts.headers.insert(
         header::CONTENT_TYPE,

@@ -1,13 +1,13 @@
 //! Pieces every identity route uses: name checks, the domain a list is limited to,
-//! the Keystone collection document, and committing a change with its audit record.
+//! the Keystone collection document; committing a change with its audit record is
+//! [`nimbus_api::audit::commit_audited`], re-exported here.
 
-use nimbus_api::audit::AuditRecord;
+pub use nimbus_api::audit::commit_audited;
 use nimbus_api::auth::Principal;
 use nimbus_api::links::{collection_links, paginate, PublicUrl};
 use nimbus_api::policy::{authorize, Target};
 use nimbus_api::query::Query;
 use nimbus_api::{ApiError, ApiResult};
-use nimbus_store::Tx;
 use serde_json::{json, Value};
 
 /// Query parameters every collection accepts.
@@ -62,21 +62,6 @@ pub fn collection<T>(
         limit,
     );
     Ok(json!({ key: values, "links": links }))
-}
-
-/// Writes the audit record of a change into its transaction, then commits.
-pub async fn commit_audited(
-    mut tx: Tx<'_>,
-    by: &Principal,
-    action: &str,
-    kind: &str,
-    id: &str,
-) -> ApiResult<()> {
-    AuditRecord::new(Some(by), action, kind, id, true)
-        .write(&mut tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 /// Whether an optional string filter matches.

@@ -1,0 +1,76 @@
+//! The Nova v2.1 routes under `/compute`. Each resource has its own file with the
+//! same shape as identity's: authenticate (`Auth`), authorize against the policy
+//! table, validate, write in one transaction with an audit record, answer in the
+//! requested [`Microversion`](nimbus_api::microversion::Microversion).
+//!
+//! Every route sits behind microversion negotiation ([`crate::NOVA`]) and renders
+//! its errors in Nova's format, unknown paths under `/compute` included. Servers go
+//! in `servers.rs` (and `server_*.rs`) next to `flavors.rs` and `keypairs.rs`, with
+//! their routes added to [`router`].
+
+pub mod common;
+pub mod discovery;
+pub mod extra_specs;
+pub mod flavor_access;
+pub mod flavors;
+pub mod keypairs;
+pub mod views;
+
+use crate::{Compute, NOVA};
+use axum::middleware::{from_fn_with_state, map_response};
+use axum::routing::{any, get, post};
+use axum::Router;
+use nimbus_api::{dialect, microversion, ApiError};
+use std::sync::Arc;
+
+/// Every compute route.
+pub fn router(compute: Arc<Compute>) -> Router {
+    let r = |path: &str| format!("{}{path}", common::PREFIX);
+    Router::new()
+        .route("/compute", get(discovery::versions))
+        .route("/compute/", get(discovery::versions))
+        .route(common::PREFIX, get(discovery::version))
+        .route(&r("/"), get(discovery::version))
+        .route(&r("/flavors"), get(flavors::index).post(flavors::create))
+        .route(&r("/flavors/detail"), get(flavors::detail))
+        .route(
+            &r("/flavors/{flavor_id}"),
+            get(flavors::show)
+                .put(flavors::update)
+                .delete(flavors::delete),
+        )
+        .route(
+            &r("/flavors/{flavor_id}/action"),
+            post(flavor_access::action),
+        )
+        .route(
+            &r("/flavors/{flavor_id}/os-flavor-access"),
+            get(flavor_access::list),
+        )
+        .route(
+            &r("/flavors/{flavor_id}/os-extra_specs"),
+            get(extra_specs::index).post(extra_specs::create),
+        )
+        .route(
+            &r("/flavors/{flavor_id}/os-extra_specs/{key}"),
+            get(extra_specs::show)
+                .put(extra_specs::update)
+                .delete(extra_specs::delete),
+        )
+        .route(
+            &r("/os-keypairs"),
+            get(keypairs::index).post(keypairs::create),
+        )
+        .route(
+            &r("/os-keypairs/{name}"),
+            get(keypairs::show).delete(keypairs::delete),
+        )
+        .route("/compute/{*rest}", any(not_found))
+        .with_state(compute)
+        .layer(from_fn_with_state(&NOVA, microversion::negotiate))
+        .layer(map_response(dialect::nova))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("The resource could not be found.")
+}

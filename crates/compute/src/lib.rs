@@ -1,0 +1,74 @@
+//! Compute: Nova v2.1 for Nimbus. Version discovery, microversions, flavors (with
+//! extra specs and access lists) and keypairs; servers come next, in the same shape.
+//!
+//! - [`types`]: what is stored; [`keys`]: SSH/X.509 key checks, fingerprints and
+//!   generation; [`seed`]: the SCS standard flavors a first start creates;
+//! - [`api`]: the HTTP routes (one file per resource), in Nova's error dialect,
+//!   behind microversion negotiation ([`NOVA`]);
+//! - [`Compute::flavor`] and [`Compute::keypair`]: lookups for other crates (the
+//!   server API resolves `flavorRef` and `key_name` through them).
+
+pub mod api;
+pub mod keys;
+pub mod seed;
+pub mod types;
+
+use nimbus_api::auth::Principal;
+use nimbus_api::microversion::{Service, Version};
+use nimbus_api::{ApiError, ApiResult};
+use nimbus_store::Store;
+use std::sync::Arc;
+use types::{Flavor, Keypair};
+
+/// The oldest microversion served (and the default when a client asks for none).
+pub const MIN_MICROVERSION: Version = Version::new(2, 1);
+/// The newest microversion served: raise it only together with the behaviour it
+/// brings for *every* Nova resource served here.
+pub const MAX_MICROVERSION: Version = Version::new(2, 79);
+
+/// Nova's microversion range and headers.
+pub static NOVA: Service = Service {
+    name: "compute",
+    legacy_header: Some("x-openstack-nova-api-version"),
+    min: MIN_MICROVERSION,
+    max: MAX_MICROVERSION,
+};
+
+/// The compute service, shared by its routes.
+pub struct Compute {
+    pub store: Store,
+}
+
+impl Compute {
+    pub fn new(store: Store) -> Arc<Self> {
+        Arc::new(Compute { store })
+    }
+
+    /// The flavor `id` as `caller` may use it: 404 (Nova's "Flavor X could not be
+    /// found.") when it does not exist or is private and not shared with the caller.
+    pub async fn flavor(&self, caller: &Principal, id: &str) -> ApiResult<Flavor> {
+        match self.store.get::<Flavor>(id).await? {
+            Some(f) if f.value.visible_to(caller) => Ok(f.value),
+            _ => Err(flavor_not_found(id)),
+        }
+    }
+
+    /// The keypair `name` of `user_id`: 404 when there is none.
+    pub async fn keypair(&self, user_id: &str, name: &str) -> ApiResult<Keypair> {
+        self.store
+            .get::<Keypair>(&Keypair::store_id(user_id, name))
+            .await?
+            .map(|k| k.value)
+            .ok_or_else(|| keypair_not_found(user_id, name))
+    }
+}
+
+/// Nova's 404 for a flavor.
+pub fn flavor_not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("Flavor {id} could not be found."))
+}
+
+/// Nova's 404 for a keypair.
+pub fn keypair_not_found(user_id: &str, name: &str) -> ApiError {
+    ApiError::not_found(format!("Keypair {name} not found for user {user_id}"))
+}
