@@ -35,6 +35,9 @@ pub enum Rule {
     ProjectReader,
     /// The target belongs to the caller (its user is the caller's user).
     Owner,
+    /// The caller can see the target at all ([`visible`]): what reading a shared
+    /// object needs (a public image, or one shared with the caller's project).
+    Visible,
 }
 
 use Rule::*;
@@ -46,6 +49,8 @@ const DOMAIN_READ: &[Rule] = &[CloudAdmin, SystemReader, DomainReader];
 const DOMAIN_WRITE: &[Rule] = &[CloudAdmin, DomainManager];
 const SELF_READ: &[Rule] = &[CloudAdmin, SystemReader, DomainReader, Owner];
 const OWN: &[Rule] = &[CloudAdmin, Owner];
+const SEEN: &[Rule] = &[Visible];
+const PROJECT_WRITE: &[Rule] = &[CloudAdmin, ProjectMember];
 const OWN_READ: &[Rule] = &[CloudAdmin, SystemReader, Owner];
 
 /// Every action, and the rules that allow it.
@@ -160,6 +165,28 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("compute:os-keypairs:show", OWN_READ),
     ("compute:os-keypairs:create", OWN),
     ("compute:os-keypairs:delete", OWN),
+    // Image (Glance v2). Reads need only sight of the image: its owner project, a
+    // public or community image, or a shared one the caller's project is a member
+    // of (`nimbus_image::access` builds the target); other projects' private
+    // images answer 404. Writes need `member` on the owning project.
+    ("image:get_images", ANYONE),
+    ("image:get_image", SEEN),
+    ("image:download_image", SEEN),
+    ("image:add_image", PROJECT_WRITE),
+    ("image:modify_image", PROJECT_WRITE),
+    ("image:delete_image", PROJECT_WRITE),
+    ("image:upload_image", PROJECT_WRITE),
+    ("image:deactivate", PROJECT_WRITE),
+    ("image:reactivate", PROJECT_WRITE),
+    ("image:publicize_image", ADMIN),
+    ("image:communitize_image", PROJECT_WRITE),
+    ("image:set_image_owner", ADMIN),
+    ("image:get_members", SEEN),
+    ("image:get_member", SEEN),
+    ("image:add_member", PROJECT_WRITE),
+    ("image:delete_member", PROJECT_WRITE),
+    // the member project answers for itself (target: the member project)
+    ("image:modify_member", PROJECT_WRITE),
 ];
 
 /// Roles a domain manager may grant (never `admin`).
@@ -270,6 +297,7 @@ fn matches(rule: Rule, p: &Principal, t: &Target) -> bool {
         ProjectMember => p.has_role("member") && project_scoped_to_target(),
         ProjectReader => p.has_role("reader") && project_scoped_to_target(),
         Owner => t.user_id == Some(p.user_id.as_str()),
+        Visible => visible(p, t),
     }
 }
 

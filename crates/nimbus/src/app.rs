@@ -6,12 +6,14 @@ use axum::routing::get;
 use axum::Router;
 use nimbus_compute::Compute;
 use nimbus_identity::Identity;
+use nimbus_image::Images;
 use std::sync::Arc;
 
 /// The services `nimbus serve` runs (one field per service; add yours here).
 pub struct Services {
     pub identity: Arc<Identity>,
     pub compute: Arc<Compute>,
+    pub images: Arc<Images>,
 }
 
 /// Builds the application serving every API at `public_url`.
@@ -19,6 +21,7 @@ pub fn build(services: &Services, public_url: &str) -> Router {
     let routers = Router::new()
         .route("/healthz", get(|| async { (StatusCode::OK, "ok") }))
         .merge(nimbus_identity::api::router(services.identity.clone()))
-        .merge(nimbus_compute::api::router(services.compute.clone()));
+        .merge(nimbus_compute::api::router(services.compute.clone()))
+        .merge(nimbus_image::api::router(services.images.clone()));
     nimbus_api::app::wrap(routers, services.identity.clone(), public_url)
 }

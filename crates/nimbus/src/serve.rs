@@ -40,6 +40,9 @@ pub struct ServeArgs {
     /// How long a locked user stays locked, in seconds.
     #[arg(long, default_value_t = 300)]
     pub lockout_duration: i64,
+    /// Image data each project may store, in MiB (413 beyond; default 100 GiB).
+    #[arg(long, default_value_t = nimbus_image::DEFAULT_QUOTA_BYTES >> 20)]
+    pub image_quota_mib: u64,
 }
 
 impl ServeArgs {
@@ -112,6 +115,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if seeded > 0 {
         tracing::info!(flavors = seeded, "created the standard flavors");
     }
+    bootstrap::ensure_service(&store, "image", "glance", &format!("{public_url}/image")).await?;
 
     let mut config = IdentityConfig::new(&public_url);
     config.token_ttl = chrono::Duration::seconds(args.token_expiration);
@@ -139,9 +143,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("writing clouds.yaml")?;
     }
 
+    let data_dir = std::fs::canonicalize(&args.data_dir)?;
+    let mut image_config = nimbus_image::ImageConfig::new(&data_dir);
+    image_config.quota_bytes = args.image_quota_mib.saturating_mul(1 << 20);
+    let images = nimbus_image::Images::open(store.clone(), image_config)
+        .await
+        .context("opening the image service")?;
+
     let services = crate::app::Services {
         identity: identity.clone(),
         compute: nimbus_compute::Compute::new(store.clone()),
+        images,
     };
     let app = crate::app::build(&services, &public_url);
     spawn_token_sweeper(identity);

@@ -2,6 +2,7 @@
 //! its dialect's `map_response` function; every 4xx/5xx leaving it (from a handler, an extractor,
 //! a missing route or a wrong method) is rendered in that format.
 
+mod glance;
 mod keystone;
 pub mod nova;
 
@@ -16,6 +17,8 @@ pub enum Dialect {
     Keystone,
     /// `{"<faultName>":{"code","message"}}` (Nova, Cinder)
     Nova,
+    /// webob's `text/html` error page (Glance)
+    Glance,
 }
 
 /// Renders the errors of a Keystone router:
@@ -30,6 +33,12 @@ pub async fn nova(resp: Response<Body>) -> Response<Body> {
     render(Dialect::Nova, resp)
 }
 
+/// Renders the errors of a Glance router:
+/// `router.layer(axum::middleware::map_response(dialect::glance))`.
+pub async fn glance(resp: Response<Body>) -> Response<Body> {
+    render(Dialect::Glance, resp)
+}
+
 fn render(dialect: Dialect, resp: Response<Body>) -> Response<Body> {
     if !(resp.status().is_client_error() || resp.status().is_server_error()) {
         return resp;
@@ -39,14 +48,14 @@ fn render(dialect: Dialect, resp: Response<Body>) -> Response<Body> {
         .extensions
         .remove::<ApiError>()
         .unwrap_or_else(|| default_error(parts.status));
-    let body = match dialect {
-        Dialect::Keystone => keystone::body(&error),
-        Dialect::Nova => nova::body(&error),
+    let (body, content_type) = match dialect {
+        Dialect::Keystone => (keystone::body(&error), "application/json"),
+        Dialect::Nova => (nova::body(&error), "application/json"),
+        Dialect::Glance => (glance::body(&error), glance::CONTENT_TYPE),
     };
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
 }
