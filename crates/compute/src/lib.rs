@@ -11,6 +11,7 @@
 pub mod api;
 pub mod keys;
 pub mod seed;
+pub mod server;
 pub mod types;
 
 use nimbus_api::auth::Principal;

@@ -14,12 +14,14 @@
 //! gap-free and in commit order (what a watch needs) without database-specific locking.
 
 mod error;
+mod modify;
 mod resource;
 pub mod testing;
 mod tx;
 mod watch;
 
 pub use error::StoreError;
+pub use modify::Change;
 pub use resource::{Event, Op, RawObject, Resource, Versioned};
 pub use tx::Tx;
 pub use watch::{Watch, WatchFilter};
