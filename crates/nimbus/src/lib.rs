@@ -5,4 +5,5 @@
 pub mod app;
 pub mod audit;
 pub mod clouds;
+pub mod guest_image;
 pub mod serve;

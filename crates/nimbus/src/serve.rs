@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// Image data each project may store, in MiB (413 beyond; default 100 GiB).
     #[arg(long, default_value_t = nimbus_image::DEFAULT_QUOTA_BYTES >> 20)]
     pub image_quota_mib: u64,
+    /// A default guest built by `guest/build` (its output directory), registered as
+    /// the public image `nimbus-guest` at start.
+    #[arg(long, env = "NIMBUS_GUEST_IMAGE_DIR")]
+    pub guest_image_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -149,6 +153,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let images = nimbus_image::Images::open(store.clone(), image_config)
         .await
         .context("opening the image service")?;
+    if let Some(dir) = &args.guest_image_dir {
+        crate::guest_image::register(&store, &images, dir)
+            .await
+            .context("registering the built-in guest image")?;
+    }
 
     let services = crate::app::Services {
         identity: identity.clone(),
