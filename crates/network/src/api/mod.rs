@@ -1,0 +1,1 @@
+//! The Neutron v2.0 routes under `/network`.
