@@ -134,7 +134,7 @@ async fn security_group_resolution() {
     // Another project's group, by id, is unknown to bob.
     assert_eq!(
         app.net
-            .resolve_security_groups(&bob, &[web.clone()])
+            .resolve_security_groups(&bob, std::slice::from_ref(&web))
             .await
             .unwrap_err()
             .status
