@@ -6,6 +6,7 @@
 
 use crate::error::{Fault, NResult};
 use chrono::{DateTime, Utc};
+use nimbus_api::auth::Principal;
 use nimbus_api::links::PublicUrl;
 use nimbus_api::query::{parse_bool, Query};
 use serde_json::{json, Map, Value};
@@ -186,8 +187,25 @@ pub fn check_tag(t: String) -> NResult<String> {
 }
 
 /// The project a new object belongs to: `project_id`/`tenant_id` from the body
-/// (equal if both), else the caller's project.
-pub fn owner(obj: &Map<String, Value>, caller_project: Option<&str>) -> NResult<String> {
+/// (equal if both), else the caller's project. A caller without a project (a
+/// system-scoped token) must name one: a cloud admin gets a 400 saying so, anyone
+/// else the policy's 403.
+pub fn owner(obj: &Map<String, Value>, caller: &Principal) -> NResult<String> {
+    match given_project(obj)?.or_else(|| caller.project_id().map(str::to_string)) {
+        Some(p) if !p.is_empty() => Ok(p),
+        _ if caller.is_cloud_admin() => Err(Fault::invalid(
+            "project_id is required: use a project-scoped token or give project_id",
+        )),
+        _ => Err(Fault::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "PolicyNotAuthorized",
+            "A project-scoped token is required to create this resource.",
+        )),
+    }
+}
+
+/// `project_id`/`tenant_id` as given in a body (they must agree).
+pub fn given_project(obj: &Map<String, Value>) -> NResult<Option<String>> {
     let p = string(obj, "project_id", MAX_NAME)?;
     let t = string(obj, "tenant_id", MAX_NAME)?;
     if let (Some(p), Some(t)) = (&p, &t) {
@@ -195,12 +213,7 @@ pub fn owner(obj: &Map<String, Value>, caller_project: Option<&str>) -> NResult<
             return Err(Fault::invalid("'project_id' and 'tenant_id' do not match"));
         }
     }
-    match p.or(t).or_else(|| caller_project.map(str::to_string)) {
-        Some(p) if !p.is_empty() => Ok(p),
-        _ => Err(Fault::invalid(
-            "project_id is required: use a project-scoped token or give project_id",
-        )),
-    }
+    Ok(p.or(t))
 }
 
 /// Query parameters that are not attribute filters.

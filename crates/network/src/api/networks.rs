@@ -169,7 +169,7 @@ pub async fn create(
             "Availability zones are not supported.",
         ));
     }
-    let project_id = owner(obj, caller.project_id())?;
+    let project_id = owner(obj, &caller)?;
     let now = Utc::now();
     let network = Network {
         id: uuid::Uuid::new_v4().to_string(),

@@ -295,7 +295,7 @@ pub async fn create(
             format!("Only cloud admins may create ports on network {network_id}."),
         ));
     }
-    let project_id = owner(obj, caller.project_id())?;
+    let project_id = owner(obj, &caller)?;
     let id = uuid::Uuid::new_v4().to_string();
     authorize_on(
         &caller,

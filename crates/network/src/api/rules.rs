@@ -188,7 +188,7 @@ pub async fn create(
         &group.project_id,
         false,
     )?;
-    if let Some(p) = owner(obj, None).ok().filter(|p| *p != group.project_id) {
+    if let Some(p) = given_project(obj)?.filter(|p| *p != group.project_id) {
         return Err(Fault::invalid(format!(
             "The rule's project {p} is not the project of its security group"
         )));

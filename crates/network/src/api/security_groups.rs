@@ -134,7 +134,7 @@ pub async fn create(
         READ_ONLY,
         "POST",
     )?;
-    let project_id = owner(obj, caller.project_id())?;
+    let project_id = owner(obj, &caller)?;
     let now = Utc::now();
     let group = SecurityGroup {
         id: secgroups::new_id(),

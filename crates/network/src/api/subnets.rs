@@ -360,7 +360,7 @@ pub async fn create(
         &network.project_id,
         access::network_open(&network),
     )?;
-    let project_id = owner(obj, Some(&network.project_id))?;
+    let project_id = given_project(obj)?.unwrap_or_else(|| network.project_id.clone());
     if project_id != network.project_id && !caller.is_cloud_admin() {
         return Err(Fault::new(
             StatusCode::FORBIDDEN,
