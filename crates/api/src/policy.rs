@@ -187,6 +187,36 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("image:delete_member", PROJECT_WRITE),
     // the member project answers for itself (target: the member project)
     ("image:modify_member", PROJECT_WRITE),
+    // Network (Neutron v2.0). Reads need sight of the object: its own project, or
+    // for shared and external networks (and their subnets) any project
+    // (`nimbus_network::access` builds the target); others' objects answer 404.
+    // Writes need `member` on the owning project (for a subnet: the network's
+    // owner); `shared`, `router:external` and port bindings are for cloud admins.
+    ("network:get_network", SEEN),
+    ("network:create_network", PROJECT_WRITE),
+    ("network:update_network", PROJECT_WRITE),
+    ("network:delete_network", PROJECT_WRITE),
+    ("network:create_network:shared", ADMIN),
+    ("network:create_network:router:external", ADMIN),
+    ("network:update_network:shared", ADMIN),
+    ("network:update_network:router:external", ADMIN),
+    ("network:get_subnet", SEEN),
+    ("network:create_subnet", PROJECT_WRITE),
+    ("network:update_subnet", PROJECT_WRITE),
+    ("network:delete_subnet", PROJECT_WRITE),
+    ("network:get_port", SEEN),
+    ("network:create_port", PROJECT_WRITE),
+    ("network:update_port", PROJECT_WRITE),
+    ("network:delete_port", PROJECT_WRITE),
+    ("network:create_port:binding:host_id", ADMIN),
+    ("network:update_port:binding:host_id", ADMIN),
+    ("network:get_security_group", SEEN),
+    ("network:create_security_group", PROJECT_WRITE),
+    ("network:update_security_group", PROJECT_WRITE),
+    ("network:delete_security_group", PROJECT_WRITE),
+    ("network:get_security_group_rule", SEEN),
+    ("network:create_security_group_rule", PROJECT_WRITE),
+    ("network:delete_security_group_rule", PROJECT_WRITE),
 ];
 
 /// Roles a domain manager may grant (never `admin`).

@@ -248,3 +248,8 @@ impl Resource for SecurityGroupRule {
         &self.security_group_id
     }
 }
+
+/// The `device_id` of a network's DHCP port: `dhcp` followed by the network id.
+pub fn dhcp_device_id(network_id: &str) -> String {
+    format!("dhcp{network_id}")
+}
