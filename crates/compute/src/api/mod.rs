@@ -4,9 +4,8 @@
 //! requested [`Microversion`](nimbus_api::microversion::Microversion).
 //!
 //! Every route sits behind microversion negotiation ([`crate::NOVA`]) and renders
-//! its errors in Nova's format, unknown paths under `/compute` included. Servers go
-//! in `servers.rs` (and `server_*.rs`) next to `flavors.rs` and `keypairs.rs`, with
-//! their routes added to [`router`].
+//! its errors in Nova's format, unknown paths under `/compute` included. Servers
+//! live in `servers.rs` and `server_*.rs`.
 
 pub mod common;
 pub mod discovery;
@@ -14,6 +13,11 @@ pub mod extra_specs;
 pub mod flavor_access;
 pub mod flavors;
 pub mod keypairs;
+pub mod server_actions;
+pub mod server_create;
+pub mod server_input;
+pub mod server_view;
+pub mod servers;
 pub mod views;
 
 use crate::{Compute, NOVA};
@@ -64,6 +68,21 @@ pub fn router(compute: Arc<Compute>) -> Router {
         .route(
             &r("/os-keypairs/{name}"),
             get(keypairs::show).delete(keypairs::delete),
+        )
+        .route(
+            &r("/servers"),
+            get(servers::index).post(server_create::create),
+        )
+        .route(&r("/servers/detail"), get(servers::detail))
+        .route(
+            &r("/servers/{server_id}"),
+            get(servers::show)
+                .put(servers::update)
+                .delete(servers::delete),
+        )
+        .route(
+            &r("/servers/{server_id}/action"),
+            post(server_actions::action),
         )
         .route("/compute/{*rest}", any(not_found))
         .with_state(compute)
