@@ -12,10 +12,12 @@ pub mod discovery;
 pub mod extra_specs;
 pub mod flavor_access;
 pub mod flavors;
+pub mod instance_actions;
 pub mod keypairs;
 pub mod server_actions;
 pub mod server_create;
 pub mod server_input;
+pub mod server_parts;
 pub mod server_view;
 pub mod servers;
 pub mod views;
@@ -83,6 +85,55 @@ pub fn router(compute: Arc<Compute>) -> Router {
         .route(
             &r("/servers/{server_id}/action"),
             post(server_actions::action),
+        )
+        .route(
+            &r("/servers/{server_id}/metadata"),
+            get(server_parts::metadata_index)
+                .post(server_parts::metadata_update)
+                .put(server_parts::metadata_replace),
+        )
+        .route(
+            &r("/servers/{server_id}/metadata/{key}"),
+            get(server_parts::metadata_show)
+                .put(server_parts::metadata_put)
+                .delete(server_parts::metadata_delete),
+        )
+        .route(
+            &r("/servers/{server_id}/tags"),
+            get(server_parts::tags_index)
+                .put(server_parts::tags_replace)
+                .delete(server_parts::tags_clear),
+        )
+        .route(
+            &r("/servers/{server_id}/tags/{tag}"),
+            get(server_parts::tag_check)
+                .put(server_parts::tag_add)
+                .delete(server_parts::tag_delete),
+        )
+        .route(&r("/servers/{server_id}/ips"), get(server_parts::ips))
+        .route(
+            &r("/servers/{server_id}/ips/{network}"),
+            get(server_parts::ips_of),
+        )
+        .route(
+            &r("/servers/{server_id}/os-interface"),
+            get(server_parts::interfaces).post(server_parts::interface_change),
+        )
+        .route(
+            &r("/servers/{server_id}/os-interface/{port_id}"),
+            get(server_parts::interface_show).delete(server_parts::interface_change),
+        )
+        .route(
+            &r("/servers/{server_id}/os-security-groups"),
+            get(server_parts::security_groups),
+        )
+        .route(
+            &r("/servers/{server_id}/os-instance-actions"),
+            get(instance_actions::index),
+        )
+        .route(
+            &r("/servers/{server_id}/os-instance-actions/{request_id}"),
+            get(instance_actions::show),
         )
         .route("/compute/{*rest}", any(not_found))
         .with_state(compute)

@@ -82,9 +82,14 @@ pub fn ts_micro(t: &DateTime<Utc>) -> String {
 /// `hostId`: SHA-224 of project and host, "" while unscheduled.
 pub fn host_id(s: &Server) -> String {
     match &s.host {
-        Some(h) => hex::encode(Sha224::digest(format!("{}{h}", s.project_id).as_bytes())),
+        Some(h) => host_id_of(&s.project_id, h),
         None => String::new(),
     }
+}
+
+/// `hostId` of `host` as `project` sees it.
+pub fn host_id_of(project: &str, host: &str) -> String {
+    hex::encode(Sha224::digest(format!("{project}{host}").as_bytes()))
 }
 
 /// The list item of `GET /servers`.

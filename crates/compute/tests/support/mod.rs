@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod cloud;
+
 use nimbus_api::auth::Scope;
 use nimbus_api::testing::{
     cloud_admin, principal, project_user, Resp, StaticAuthenticator, TestClient,
