@@ -12,10 +12,13 @@ pub mod discovery;
 pub mod extra_specs;
 pub mod flavor_access;
 pub mod flavors;
+pub mod hypervisors;
 pub mod instance_actions;
 pub mod keypairs;
+pub mod quotas;
 pub mod server_actions;
 pub mod server_create;
+pub mod server_groups;
 pub mod server_input;
 pub mod server_parts;
 pub mod server_view;
@@ -134,6 +137,39 @@ pub fn router(compute: Arc<Compute>) -> Router {
         .route(
             &r("/servers/{server_id}/os-instance-actions/{request_id}"),
             get(instance_actions::show),
+        )
+        .route(
+            &r("/os-server-groups"),
+            get(server_groups::index).post(server_groups::create),
+        )
+        .route(
+            &r("/os-server-groups/{group_id}"),
+            get(server_groups::show).delete(server_groups::delete),
+        )
+        .route(
+            &r("/os-quota-sets/{project_id}"),
+            get(quotas::show).put(quotas::update).delete(quotas::delete),
+        )
+        .route(
+            &r("/os-quota-sets/{project_id}/defaults"),
+            get(quotas::defaults),
+        )
+        .route(
+            &r("/os-quota-sets/{project_id}/detail"),
+            get(quotas::detail),
+        )
+        .route(&r("/limits"), get(quotas::limits))
+        .route(&r("/os-hypervisors"), get(hypervisors::index))
+        .route(&r("/os-hypervisors/detail"), get(hypervisors::detail))
+        .route(
+            &r("/os-hypervisors/statistics"),
+            get(hypervisors::statistics),
+        )
+        .route(&r("/os-hypervisors/{id}"), get(hypervisors::show))
+        .route(&r("/os-availability-zone"), get(hypervisors::zones))
+        .route(
+            &r("/os-availability-zone/detail"),
+            get(hypervisors::zones_detail),
         )
         .route("/compute/{*rest}", any(not_found))
         .with_state(compute)
