@@ -169,9 +169,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .context("registering the built-in guest image")?;
     }
 
+    let networking = nimbus_network::Networking::new(store.clone());
+    let compute =
+        nimbus_compute::Compute::new(store.clone(), images.clone(), networking, data_dir.clone());
+    tokio::spawn(nimbus_compute::scheduler::run(store.clone()));
     let services = crate::app::Services {
         identity: identity.clone(),
-        compute: nimbus_compute::Compute::new(store.clone()),
+        compute,
         images,
         network: nimbus_network::Networking::new(store.clone()),
     };
