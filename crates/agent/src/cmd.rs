@@ -17,10 +17,18 @@ pub async fn run(program: &str, args: &[&str]) -> anyhow::Result<String> {
         .await
         .with_context(|| format!("cannot run {program}"))?;
     if !out.status.success() {
+        let mut line = format!("{program} {}", args.join(" "));
+        if line.len() > 160 {
+            // Long command lines (QEMU) would bury the cause in a server fault.
+            let cut = (0..=160)
+                .rev()
+                .find(|i| line.is_char_boundary(*i))
+                .unwrap_or(0);
+            line.truncate(cut);
+            line.push_str(" ...");
+        }
         bail!(
-            "`{} {}` failed ({}): {}",
-            program,
-            args.join(" "),
+            "`{line}` failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         );

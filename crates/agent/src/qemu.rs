@@ -96,7 +96,7 @@ pub fn command_line(spec: &LaunchSpec) -> Vec<String> {
             p("disk.qcow2")
         ),
         "-device".into(),
-        "virtio-blk-pci,drive=vda,bootindex=0".into(),
+        "virtio-blk-pci,drive=vda,bootindex=1".into(),
         "-drive".into(),
         format!(
             "file={},if=none,id=config,format=raw,readonly=on",
