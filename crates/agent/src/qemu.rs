@@ -2,7 +2,7 @@
 //! namespace (daemonized, with a pidfile), finding it again after a restart
 //! (pidfile + the server id in `/proc/<pid>/cmdline`), and stopping it.
 
-use crate::cmd::{find_program, run_owned};
+use crate::cmd::find_program;
 use crate::{proc, qmp};
 use anyhow::{anyhow, bail};
 use std::path::{Path, PathBuf};
@@ -127,19 +127,43 @@ pub fn find(instance_dir: &Path, server_id: &str) -> Option<i32> {
 /// Starts the guest and returns its pid. QEMU daemonizes only after its devices
 /// are set up, so a missing tap or a broken disk is an error here.
 pub async fn launch(spec: &LaunchSpec) -> anyhow::Result<i32> {
-    if find_program(&spec.qemu).is_none() {
-        bail!(
-            "QEMU binary {} not found (install qemu-system-x86)",
-            spec.qemu
-        );
-    }
+    check_binary(&spec.qemu)?;
     let dir = &spec.instance_dir;
     // Stale files from a guest that is gone (a live one holds the pidfile lock).
     let _ = tokio::fs::remove_file(qmp_socket(dir)).await;
     let args = command_line(spec);
-    run_owned(&args[0], &args[1..]).await?;
+    // Not killed when the agent is dropped mid-launch, and in its own process
+    // group: a QEMU that got as far as starting must survive the agent.
+    let out = tokio::process::Command::new(&args[0])
+        .args(&args[1..])
+        .stdin(std::process::Stdio::null())
+        .process_group(0)
+        .output()
+        .await?;
+    if !out.status.success() {
+        // A guest a crashed agent started moments ago holds the pidfile, disk and
+        // tap locks, so this second start fails: adopt that guest instead.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if let Some(pid) = find(dir, &spec.server_id) {
+            tracing::warn!(server = %spec.server_id, pid, "adopting a guest started by an earlier run");
+            return Ok(pid);
+        }
+        bail!(
+            "QEMU failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
     find(dir, &spec.server_id)
         .ok_or_else(|| anyhow!("QEMU started but its pidfile names no running guest"))
+}
+
+/// Fails early (before disks and taps are made) when QEMU is not installed.
+pub fn check_binary(qemu: &str) -> anyhow::Result<()> {
+    if find_program(qemu).is_none() {
+        bail!("QEMU binary {qemu} not found (install qemu-system-x86)");
+    }
+    Ok(())
 }
 
 /// Asks the guest to power off (ACPI), waits up to `grace`, then quits QEMU and

@@ -151,6 +151,7 @@ async fn reboot(ctx: &Ctx, server: &Server, running: bool) -> anyhow::Result<()>
 async fn start_guest(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
     let data_dir = &ctx.config.data_dir;
     let dir = instance_dir(data_dir, &server.id);
+    qemu::check_binary(&ctx.config.qemu)?;
     tokio::fs::create_dir_all(&dir).await?;
     if server.image_id.is_empty() {
         bail!("booting from a volume is not supported on this host yet");

@@ -9,7 +9,7 @@ use common::*;
 use nimbus_agent::dataplane::{links, names};
 use nimbus_agent::{qemu, AgentConfig};
 use nimbus_compute::server::{
-    console_log, instance_dir, Hypervisor, PowerIntent, Server, TaskState, VmState,
+    console_log, instance_dir, Hypervisor, PowerIntent, RebootRequest, Server, TaskState, VmState,
 };
 use nimbus_image::types::{Image, Visibility};
 use nimbus_image::{ImageConfig, Images};
@@ -311,18 +311,86 @@ async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
     .await;
     assert_eq!(hostname, "vm1");
 
-    // A restart of the agent adopts the guest: same QEMU, still exactly one.
+    // The agent dies after QEMU started but before it wrote ACTIVE (as a kill -9
+    // during BUILD would leave it): the next agent adopts the guest, exactly one QEMU.
     agent.abort();
     let _ = agent.await;
+    change(&store, |s| {
+        s.vm_state = VmState::Building;
+        s.task_state = Some(TaskState::Spawning);
+    })
+    .await;
     let agent = start_agent(&data_dir, &store, &images);
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    wait_state(&store, VmState::Active).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         qemu::find(&dir, SERVER),
         Some(pid),
         "the guest was not adopted"
     );
     assert_eq!(qemu_count(), 1, "exactly one QEMU for the server");
-    assert_eq!(server(&store).await.unwrap().vm_state, VmState::Active);
+    assert_eq!(ready_lines(&data_dir), 1, "the guest was booted twice");
+
+    // Hard reboot: system_reset, same QEMU, the guest boots again.
+    change(&store, |s| {
+        s.reboot = RebootRequest { seq: 1, hard: true };
+        s.task_state = Some(TaskState::RebootingHard);
+    })
+    .await;
+    wait_for("hard reboot observed", || async {
+        let s = server(&store).await.unwrap();
+        (s.observed_reboot == 1 && s.task_state.is_none()).then_some(())
+    })
+    .await;
+    assert_eq!(qemu::find(&dir, SERVER), Some(pid));
+    wait_for("ready line after the hard reboot", || async {
+        (ready_lines(&data_dir) >= 2).then_some(())
+    })
+    .await;
+
+    // Soft reboot: graceful power-off, a new QEMU on the same disks.
+    change(&store, |s| {
+        s.reboot = RebootRequest {
+            seq: 2,
+            hard: false,
+        };
+        s.task_state = Some(TaskState::Rebooting);
+    })
+    .await;
+    wait_for("soft reboot observed", || async {
+        let s = server(&store).await.unwrap();
+        (s.observed_reboot == 2 && s.task_state.is_none() && s.vm_state == VmState::Active)
+            .then_some(())
+    })
+    .await;
+    let pid = qemu::find(&dir, SERVER).expect("QEMU runs after the soft reboot");
+    assert_eq!(qemu_count(), 1);
+    wait_for("ready line after the soft reboot", || async {
+        (ready_lines(&data_dir) >= 3).then_some(())
+    })
+    .await;
+
+    // The guest dies by itself: the server becomes SHUTOFF and stays so.
+    nimbus_agent::proc::signal(pid, libc::SIGKILL);
+    let died = wait_state(&store, VmState::Stopped).await;
+    assert_eq!(died.desired_power, PowerIntent::Stopped);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        qemu_count(),
+        0,
+        "a guest that died must not be restarted unasked"
+    );
+    change(&store, |s| {
+        s.desired_power = PowerIntent::Running;
+        s.task_state = Some(TaskState::PoweringOn);
+    })
+    .await;
+    wait_state(&store, VmState::Active).await;
+    let pid = qemu::find(&dir, SERVER).expect("QEMU runs again");
+    wait_for("ready line after the start", || async {
+        (ready_lines(&data_dir) >= 4).then_some(())
+    })
+    .await;
 
     // Stop: powered down gracefully, no QEMU.
     change(&store, |s| {
@@ -347,10 +415,15 @@ async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
     wait_state(&store, VmState::Active).await;
     let pid2 = qemu::find(&dir, SERVER).expect("QEMU runs again");
     assert_ne!(pid, pid2);
-    wait_for("second ready line", || async {
-        (ready_lines(&data_dir) >= 2).then_some(())
+    wait_for("ready line after stop/start", || async {
+        (ready_lines(&data_dir) >= 5).then_some(())
     })
     .await;
+    let hostname = wait_for("ssh after stop/start", || async {
+        ssh_hostname(&dhcp_ns, &key)
+    })
+    .await;
+    assert_eq!(hostname, "vm1");
 
     // Delete: no QEMU, no tap, no instance dir, no ports, no namespaces.
     change(&store, |s| {
@@ -405,4 +478,39 @@ fn qemu_count() -> usize {
                 && nimbus_agent::proc::alive_with(*pid, SERVER)
         })
         .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_qemu_binary_is_a_server_error_with_a_fault() {
+    let tmp = tempfile::Builder::new()
+        .prefix("nimbus-agent-test")
+        .tempdir()
+        .unwrap();
+    let data_dir = tmp.path().canonicalize().unwrap();
+    let _teardown = Teardown(data_dir.clone());
+    let ts = nimbus_store::testing::test_store().await.unwrap();
+    let store = ts.store.clone();
+    let images = Images::open(store.clone(), ImageConfig::new(&data_dir))
+        .await
+        .unwrap();
+    let raw = data_dir.join("raw.img");
+    std::fs::write(&raw, vec![0u8; 1 << 20]).unwrap();
+    register(&images, "raw-1", &raw, "raw", &[]).await;
+    let mut s = common::server(SERVER, "vm1", "raw-1", vec![]);
+    s.host = Some(HOST.into());
+    create::<Server>(&store, &s).await;
+    let mut config = AgentConfig::new(HOST, &data_dir);
+    config.qemu = "/nonexistent/qemu-system-x86_64".into();
+    let agent = tokio::spawn(nimbus_agent::run(config, store.clone(), images.clone()));
+    let failed = wait_state(&store, VmState::Error).await;
+    let fault = failed.fault.expect("a fault");
+    assert_eq!(fault.code, 500);
+    assert!(
+        fault
+            .message
+            .contains("QEMU binary /nonexistent/qemu-system-x86_64 not found"),
+        "{}",
+        fault.message
+    );
+    agent.abort();
 }
