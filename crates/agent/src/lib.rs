@@ -14,8 +14,9 @@
 //! Modules: [`host`] (accelerator probe, `Hypervisor`), [`reconcile`] (the watch
 //! loop, one [`worker`] per server), [`qemu`] + [`qmp`] (guests), [`disks`],
 //! [`configdrive`], [`dataplane`] (netns, bridges, taps, DHCP), [`finish`] (the
-//! last step of a delete).
+//! last step of a delete), [`actions`] (instance action events).
 
+pub mod actions;
 pub mod cmd;
 pub mod configdrive;
 pub mod dataplane;

@@ -19,6 +19,28 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
+/// Records the instance-action event of a finished step.
+async fn event(
+    ctx: &Ctx,
+    id: &str,
+    action: &str,
+    name: &str,
+    started: chrono::DateTime<Utc>,
+    result: &anyhow::Result<()>,
+) {
+    let error = result.as_ref().err().map(|e| format!("{e:#}"));
+    crate::actions::record(
+        &ctx.store,
+        &ctx.config.host,
+        id,
+        action,
+        name,
+        started,
+        error.as_deref(),
+    )
+    .await;
+}
+
 /// How long a graceful power-off may take before QEMU is quit.
 const POWERDOWN_GRACE: Duration = Duration::from_secs(20);
 /// How often a worker looks at its guest without being woken.
@@ -64,14 +86,34 @@ async fn reconcile(ctx: &Ctx, id: &str) -> anyhow::Result<Next> {
     match server.vm_state {
         VmState::Error | VmState::Deleted => return Ok(Next::Continue),
         VmState::Building => {
+            let started = Utc::now();
             if !running {
                 tracing::info!(server = %id, "building");
-                if let Err(e) = start_guest(ctx, &server).await {
-                    fail(ctx, id, &e).await?;
+                let result = start_guest(ctx, &server).await;
+                if let Err(e) = &result {
+                    fail(ctx, id, e).await?;
+                    event(
+                        ctx,
+                        id,
+                        "create",
+                        "compute__do_build_and_run_instance",
+                        started,
+                        &result,
+                    )
+                    .await;
                     return Ok(Next::Continue);
                 }
             }
             mark_running(ctx, id).await?;
+            event(
+                ctx,
+                id,
+                "create",
+                "compute__do_build_and_run_instance",
+                started,
+                &Ok(()),
+            )
+            .await;
             tracing::info!(server = %id, "active");
             return Ok(Next::Continue);
         }
@@ -95,16 +137,21 @@ async fn reconcile(ctx: &Ctx, id: &str) -> anyhow::Result<Next> {
         }
         (PowerIntent::Running, false) => {
             tracing::info!(server = %id, "starting");
-            if let Err(e) = start_guest(ctx, &server).await {
-                fail(ctx, id, &e).await?;
-                return Ok(Next::Continue);
+            let started = Utc::now();
+            let result = start_guest(ctx, &server).await;
+            if let Err(e) = &result {
+                fail(ctx, id, e).await?;
+            } else {
+                mark_running(ctx, id).await?;
             }
-            mark_running(ctx, id).await?;
+            event(ctx, id, "start", "compute_start_instance", started, &result).await;
         }
         (PowerIntent::Stopped, true) => {
             tracing::info!(server = %id, "stopping");
+            let started = Utc::now();
             qemu::stop(&dir, id, POWERDOWN_GRACE).await;
             set_stopped(ctx, id, false).await?;
+            event(ctx, id, "stop", "compute_stop_instance", started, &Ok(())).await;
         }
         (PowerIntent::Stopped, false) => set_stopped(ctx, id, false).await?,
     }
@@ -116,6 +163,7 @@ async fn reboot(ctx: &Ctx, server: &Server, running: bool) -> anyhow::Result<()>
     let dir = instance_dir(&ctx.config.data_dir, id);
     let seq = server.reboot.seq;
     tracing::info!(server = %id, hard = server.reboot.hard, "rebooting");
+    let started = Utc::now();
     let mut result = Ok(());
     if server.reboot.hard && running {
         if let Err(e) = qmp::command(&qemu::qmp_socket(&dir), "system_reset").await {
@@ -129,6 +177,15 @@ async fn reboot(ctx: &Ctx, server: &Server, running: bool) -> anyhow::Result<()>
         }
         result = start_guest(ctx, server).await;
     }
+    event(
+        ctx,
+        id,
+        "reboot",
+        "compute_reboot_instance",
+        started,
+        &result,
+    )
+    .await;
     if let Err(e) = result {
         fail(ctx, id, &e).await?;
         return Ok(());
@@ -379,7 +436,17 @@ async fn delete(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
         .map(|p| p.value.id)
         .chain(server.port_ids.iter().cloned())
         .collect();
+    let started = Utc::now();
     remove_local(ctx, &server.id, &ports).await?;
+    event(
+        ctx,
+        &server.id,
+        "delete",
+        "compute_terminate_instance",
+        started,
+        &Ok(()),
+    )
+    .await;
     finish::finish_delete(&ctx.store, &server.id).await?;
     tracing::info!(server = %server.id, "deleted");
     Ok(())

@@ -9,7 +9,8 @@ use common::*;
 use nimbus_agent::dataplane::{links, names};
 use nimbus_agent::{qemu, AgentConfig};
 use nimbus_compute::server::{
-    console_log, instance_dir, Hypervisor, PowerIntent, RebootRequest, Server, TaskState, VmState,
+    console_log, instance_dir, Hypervisor, InstanceAction, PowerIntent, RebootRequest, Server,
+    TaskState, VmState,
 };
 use nimbus_image::types::{Image, Visibility};
 use nimbus_image::{ImageConfig, Images};
@@ -275,6 +276,7 @@ async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
     s.key_name = Some("k1".into());
     s.key_data = Some(public.trim().to_string());
     create::<Server>(&store, &s).await;
+    create::<InstanceAction>(&store, &action("create", "req-create")).await;
 
     let agent = start_agent(&data_dir, &store, &images);
 
@@ -393,6 +395,7 @@ async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
     .await;
 
     // Stop: powered down gracefully, no QEMU.
+    create::<InstanceAction>(&store, &action("stop", "req-stop")).await;
     change(&store, |s| {
         s.desired_power = PowerIntent::Stopped;
         s.task_state = Some(TaskState::PoweringOff);
@@ -405,6 +408,25 @@ async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
     );
     assert!(qemu::find(&dir, SERVER).is_none());
     assert_eq!(qemu_count(), 0);
+    let stop = wait_for("stop event recorded", || async {
+        let a = store
+            .get::<InstanceAction>(&format!("{SERVER}/req-stop"))
+            .await
+            .unwrap()?;
+        (!a.value.events.is_empty()).then_some(a.value)
+    })
+    .await;
+    assert_eq!(stop.events[0].event, "compute_stop_instance");
+    assert_eq!(stop.events[0].result.as_deref(), Some("Success"));
+    let create = store
+        .get::<InstanceAction>(&format!("{SERVER}/req-create"))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(create.events.len(), 1, "{create:?}");
+    assert_eq!(create.events[0].event, "compute__do_build_and_run_instance");
+    assert_eq!(create.events[0].host.as_deref(), Some(HOST));
 
     // Start: the same disks boot again.
     change(&store, |s| {
@@ -459,6 +481,21 @@ async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
         "dnsmasq still runs"
     );
     agent.abort();
+}
+
+/// An instance action as the API records it.
+fn action(name: &str, request_id: &str) -> InstanceAction {
+    InstanceAction {
+        id: format!("{SERVER}/{request_id}"),
+        request_id: request_id.into(),
+        server_id: SERVER.into(),
+        project_id: PROJECT.into(),
+        user_id: "u1".into(),
+        action: name.into(),
+        start_time: chrono::Utc::now(),
+        message: None,
+        events: Vec::new(),
+    }
 }
 
 /// QEMU processes of this test's server (by the id in their command line).
