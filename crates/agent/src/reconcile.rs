@@ -1,0 +1,152 @@
+//! The agent's main loop: register the host, then watch servers, ports, networks
+//! and subnets (re-listing after `Expired`), plus a tick for process liveness.
+//! Each pass wakes one worker per server of this host (wake-ups coalesce), removes
+//! instance directories no server stands behind, and syncs the dataplane.
+
+use crate::dataplane::Dataplane;
+use crate::{host, worker, AgentConfig, Ctx};
+use nimbus_compute::server::{instance_dir, Server};
+use nimbus_image::Images;
+use nimbus_store::{Store, WatchFilter};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+const TICK: Duration = Duration::from_secs(2);
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// Runs the agent for `config.host` until the returned future is dropped (or the
+/// store fails at start). Guests keep running when it stops.
+pub async fn run(config: AgentConfig, store: Store, images: Arc<Images>) -> anyhow::Result<()> {
+    tokio::fs::create_dir_all(config.data_dir.join("instances")).await?;
+    let accel = host::probe_accelerator(&config).await;
+    tracing::info!(
+        host = %config.host,
+        accelerator = %accel.name,
+        "guests run under {}: {}",
+        accel.name,
+        accel.reason
+    );
+    host::register(&store, &config, &accel).await?;
+    let ctx = Arc::new(Ctx {
+        dataplane: Arc::new(Dataplane::new(&config.data_dir)),
+        config,
+        store,
+        images,
+        accel: accel.name,
+    });
+
+    let mut heartbeat = Heartbeat(tokio::spawn({
+        let ctx = ctx.clone();
+        async move {
+            loop {
+                tokio::time::sleep(HEARTBEAT).await;
+                if let Err(e) = host::heartbeat(&ctx.store, &ctx.config.host).await {
+                    tracing::warn!("heartbeat: {e:#}");
+                }
+            }
+        }
+    }));
+    let wake = Arc::new(Notify::new());
+    let _watcher = Heartbeat(tokio::spawn(watch(ctx.store.clone(), wake.clone())));
+    let mut workers: HashMap<String, Worker> = HashMap::new();
+    loop {
+        if let Err(e) = pass(&ctx, &mut workers).await {
+            tracing::warn!("agent pass: {e:#}");
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(TICK) => {}
+            _ = &mut heartbeat.0 => anyhow::bail!("heartbeat task ended"),
+        }
+    }
+}
+
+/// Aborts its task when dropped, so dropping [`run`] stops everything it spawned.
+struct Heartbeat(JoinHandle<()>);
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+struct Worker {
+    wake: Arc<Notify>,
+    task: Heartbeat,
+}
+
+/// Follows the store and pokes the loop on every relevant change.
+async fn watch(store: Store, wake: Arc<Notify>) {
+    let filter = WatchFilter {
+        kinds: ["server", "port", "network", "subnet"]
+            .iter()
+            .map(|k| k.to_string())
+            .collect(),
+        parent: None,
+    };
+    loop {
+        let from = store.revision();
+        match store.watch(filter.clone(), from).await {
+            Ok(mut w) => loop {
+                match w.next().await {
+                    Some(Ok(_)) => wake.notify_one(),
+                    Some(Err(e)) => {
+                        // Expired: start again from now; the pass re-lists everything.
+                        tracing::debug!("watch: {e}");
+                        break;
+                    }
+                    None => break,
+                }
+            },
+            Err(e) => {
+                tracing::warn!("watch: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        wake.notify_one();
+    }
+}
+
+async fn pass(ctx: &Arc<Ctx>, workers: &mut HashMap<String, Worker>) -> anyhow::Result<()> {
+    let servers = ctx.store.list::<Server>(None).await?;
+    let mine: BTreeSet<String> = servers
+        .iter()
+        .filter(|s| s.value.host.as_deref() == Some(ctx.config.host.as_str()))
+        .map(|s| s.value.id.clone())
+        .collect();
+    workers.retain(|_, w| !w.task.0.is_finished());
+    for id in &mine {
+        match workers.get(id) {
+            Some(w) => w.wake.notify_one(),
+            None => {
+                let wake = Arc::new(Notify::new());
+                let task = tokio::spawn(worker::run(ctx.clone(), id.clone(), wake.clone()));
+                workers.insert(
+                    id.clone(),
+                    Worker {
+                        wake,
+                        task: Heartbeat(task),
+                    },
+                );
+            }
+        }
+    }
+    // Instance directories without a server of this host (deleted while the
+    // agent was down, or left by a crash mid-delete).
+    if let Ok(dir) = std::fs::read_dir(ctx.config.data_dir.join("instances")) {
+        for e in dir.filter_map(|e| e.ok()) {
+            let Ok(id) = e.file_name().into_string() else {
+                continue;
+            };
+            if mine.contains(&id) || workers.contains_key(&id) {
+                continue;
+            }
+            tracing::warn!(server = %id, "removing a guest no server stands behind");
+            crate::qemu::kill(&instance_dir(&ctx.config.data_dir, &id), &id).await;
+            let _ = tokio::fs::remove_dir_all(e.path()).await;
+        }
+    }
+    ctx.dataplane.sync(&ctx.store, &ctx.config.host).await
+}

@@ -1,0 +1,467 @@
+//! One task per server bound to this host: reads the server, compares it with
+//! what runs, and takes one step (build, stop, start, reboot, delete), writing
+//! the observed state back with `Store::modify`. Level-triggered: every step is
+//! derived from the object and the host afresh, so it is safe to redo after a
+//! crash at any point (a second QEMU cannot start: the pidfile, the disks and the
+//! taps are locked by the first).
+
+use crate::dataplane::{names, Plug};
+use crate::qemu::{self, DirectBoot, LaunchSpec, Nic};
+use crate::{configdrive, disks, finish, qmp, Ctx};
+use anyhow::{bail, Context};
+use chrono::Utc;
+use nimbus_compute::server::{
+    instance_dir, Fault, PowerIntent, PowerState, Server, TaskState, VmState,
+};
+use nimbus_network::types::{Network, Port, Subnet};
+use nimbus_store::Change;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Records the instance-action event of a finished step.
+async fn event(
+    ctx: &Ctx,
+    id: &str,
+    action: &str,
+    name: &str,
+    started: chrono::DateTime<Utc>,
+    result: &anyhow::Result<()>,
+) {
+    let error = result.as_ref().err().map(|e| format!("{e:#}"));
+    crate::actions::record(
+        &ctx.store,
+        &ctx.config.host,
+        id,
+        action,
+        name,
+        started,
+        error.as_deref(),
+    )
+    .await;
+}
+
+/// How long a graceful power-off may take before QEMU is quit.
+const POWERDOWN_GRACE: Duration = Duration::from_secs(20);
+/// How often a worker looks at its guest without being woken.
+const TICK: Duration = Duration::from_secs(2);
+
+enum Next {
+    /// Keep watching this server.
+    Continue,
+    /// The server is gone (or no longer ours): the worker ends.
+    Done,
+}
+
+/// The worker loop of `server_id`; ends when the server is gone.
+pub async fn run(ctx: Arc<Ctx>, server_id: String, wake: Arc<Notify>) {
+    loop {
+        match reconcile(&ctx, &server_id).await {
+            Ok(Next::Done) => return,
+            Ok(Next::Continue) => {}
+            Err(e) => tracing::warn!(server = %server_id, "reconcile: {e:#}"),
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(TICK) => {}
+        }
+    }
+}
+
+async fn reconcile(ctx: &Ctx, id: &str) -> anyhow::Result<Next> {
+    let dir = instance_dir(&ctx.config.data_dir, id);
+    let server = match ctx.store.get::<Server>(id).await? {
+        Some(s) if s.value.host.as_deref() == Some(ctx.config.host.as_str()) => s.value,
+        _ => {
+            // Deleted behind our back, or moved: nothing of it may stay here.
+            remove_local(ctx, id, &[]).await?;
+            return Ok(Next::Done);
+        }
+    };
+    if server.deleting {
+        delete(ctx, &server).await?;
+        return Ok(Next::Done);
+    }
+    let running = qemu::find(&dir, id).is_some();
+    match server.vm_state {
+        VmState::Error | VmState::Deleted => return Ok(Next::Continue),
+        VmState::Building => {
+            let started = Utc::now();
+            if !running {
+                tracing::info!(server = %id, "building");
+                let result = start_guest(ctx, &server).await;
+                if let Err(e) = &result {
+                    fail(ctx, id, e).await?;
+                    event(
+                        ctx,
+                        id,
+                        "create",
+                        "compute__do_build_and_run_instance",
+                        started,
+                        &result,
+                    )
+                    .await;
+                    return Ok(Next::Continue);
+                }
+            }
+            mark_running(ctx, id).await?;
+            event(
+                ctx,
+                id,
+                "create",
+                "compute__do_build_and_run_instance",
+                started,
+                &Ok(()),
+            )
+            .await;
+            tracing::info!(server = %id, "active");
+            return Ok(Next::Continue);
+        }
+        VmState::Active | VmState::Stopped => {}
+    }
+
+    if server.reboot.seq > server.observed_reboot {
+        reboot(ctx, &server, running).await?;
+        return Ok(Next::Continue);
+    }
+
+    match (server.desired_power, running) {
+        (PowerIntent::Running, true) => mark_running(ctx, id).await?,
+        (PowerIntent::Running, false)
+            if server.vm_state == VmState::Active && server.task_state.is_none() =>
+        {
+            // Nova's power-state sync: a guest that went away by itself is
+            // stopped, and stays stopped until someone starts it.
+            tracing::warn!(server = %id, "guest is gone without being asked to stop: marking it stopped");
+            set_stopped(ctx, id, true).await?;
+        }
+        (PowerIntent::Running, false) => {
+            tracing::info!(server = %id, "starting");
+            let started = Utc::now();
+            let result = start_guest(ctx, &server).await;
+            if let Err(e) = &result {
+                fail(ctx, id, e).await?;
+            } else {
+                mark_running(ctx, id).await?;
+            }
+            event(ctx, id, "start", "compute_start_instance", started, &result).await;
+        }
+        (PowerIntent::Stopped, true) => {
+            tracing::info!(server = %id, "stopping");
+            let started = Utc::now();
+            qemu::stop(&dir, id, POWERDOWN_GRACE).await;
+            set_stopped(ctx, id, false).await?;
+            event(ctx, id, "stop", "compute_stop_instance", started, &Ok(())).await;
+        }
+        (PowerIntent::Stopped, false) => set_stopped(ctx, id, false).await?,
+    }
+    Ok(Next::Continue)
+}
+
+async fn reboot(ctx: &Ctx, server: &Server, running: bool) -> anyhow::Result<()> {
+    let id = server.id.as_str();
+    let dir = instance_dir(&ctx.config.data_dir, id);
+    let seq = server.reboot.seq;
+    tracing::info!(server = %id, hard = server.reboot.hard, "rebooting");
+    let started = Utc::now();
+    let mut result = Ok(());
+    if server.reboot.hard && running {
+        if let Err(e) = qmp::command(&qemu::qmp_socket(&dir), "system_reset").await {
+            tracing::warn!(server = %id, "system_reset: {e:#}; restarting QEMU instead");
+            qemu::kill(&dir, id).await;
+            result = start_guest(ctx, server).await;
+        }
+    } else {
+        if running {
+            qemu::stop(&dir, id, POWERDOWN_GRACE).await;
+        }
+        result = start_guest(ctx, server).await;
+    }
+    event(
+        ctx,
+        id,
+        "reboot",
+        "compute_reboot_instance",
+        started,
+        &result,
+    )
+    .await;
+    if let Err(e) = result {
+        fail(ctx, id, &e).await?;
+        return Ok(());
+    }
+    let accel = ctx.accel.clone();
+    ctx.store
+        .modify::<Server, _, _>(id, |s| {
+            s.observed_reboot = s.observed_reboot.max(seq);
+            s.vm_state = VmState::Active;
+            s.power_state = PowerState::Running;
+            s.task_state = None;
+            s.accelerator = Some(accel.clone());
+            Ok(Change::Write(()))
+        })
+        .await?;
+    Ok(())
+}
+
+/// Disks, config drive, taps, QEMU.
+async fn start_guest(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
+    let data_dir = &ctx.config.data_dir;
+    let dir = instance_dir(data_dir, &server.id);
+    qemu::check_binary(&ctx.config.qemu)?;
+    tokio::fs::create_dir_all(&dir).await?;
+    if server.image_id.is_empty() {
+        bail!("booting from a volume is not supported on this host yet");
+    }
+    let image = disks::image(&ctx.store, &server.image_id).await?;
+    let base = disks::cached(data_dir, &ctx.images, &image.id).await?;
+    let format = disks::backing_format(image.disk_format.as_deref())?;
+    let vsize = match image.virtual_size {
+        Some(v) if v > 0 => v,
+        _ => disks::virtual_size(&base, format).await?,
+    };
+    disks::ensure_overlay(
+        &dir.join("disk.qcow2"),
+        &base,
+        format,
+        disks::overlay_size(server.flavor.disk, vsize),
+    )
+    .await
+    .context("creating the root disk")?;
+
+    let direct = match image.property("kernel_id").filter(|k| !k.is_empty()) {
+        Some(kernel_id) => {
+            disks::image(&ctx.store, kernel_id)
+                .await
+                .context("kernel image")?;
+            let kernel = disks::cached(data_dir, &ctx.images, kernel_id).await?;
+            let initrd = match image.property("ramdisk_id").filter(|r| !r.is_empty()) {
+                Some(r) => {
+                    disks::image(&ctx.store, r).await.context("ramdisk image")?;
+                    Some(disks::cached(data_dir, &ctx.images, r).await?)
+                }
+                None => None,
+            };
+            Some(DirectBoot {
+                kernel,
+                initrd,
+                append: image
+                    .property("os_command_line")
+                    .unwrap_or("console=ttyS0")
+                    .to_string(),
+            })
+        }
+        None => None,
+    };
+
+    let (ports, mtus, subnets) = server_ports(ctx, server).await?;
+    let network_data = configdrive::network_data(&ports, &subnets, &mtus);
+    configdrive::ensure_iso(&dir.join("disk.config"), server, &network_data).await?;
+
+    let plugs: Vec<Plug> = ports
+        .iter()
+        .zip(&mtus)
+        .map(|(p, mtu)| Plug {
+            port_id: p.id.clone(),
+            network_id: p.network_id.clone(),
+            mtu: *mtu,
+        })
+        .collect();
+    ctx.dataplane
+        .plug(&plugs)
+        .await
+        .context("plugging the taps")?;
+
+    let spec = LaunchSpec {
+        qemu: ctx.config.qemu.clone(),
+        netns: ctx.dataplane.netns().to_string(),
+        server_id: server.id.clone(),
+        instance_dir: dir.clone(),
+        accel: ctx.accel.clone(),
+        ram_mb: server.flavor.ram,
+        vcpus: server.flavor.vcpus,
+        direct,
+        nics: ports
+            .iter()
+            .map(|p| Nic {
+                tap: names::tap(&p.id),
+                mac: p.mac_address.clone(),
+            })
+            .collect(),
+    };
+    let pid = qemu::launch(&spec).await.context("starting QEMU")?;
+    tracing::info!(server = %server.id, pid, accel = %ctx.accel, "QEMU started");
+    for p in &ports {
+        mark_port_active(ctx, &p.id).await?;
+    }
+    Ok(())
+}
+
+/// The server's ports in NIC order, their networks' MTUs, and all their subnets.
+async fn server_ports(
+    ctx: &Ctx,
+    server: &Server,
+) -> anyhow::Result<(Vec<Port>, Vec<u32>, Vec<Subnet>)> {
+    let mut ports = Vec::new();
+    let mut mtus = Vec::new();
+    let mut subnets: Vec<Subnet> = Vec::new();
+    for port_id in &server.port_ids {
+        let Some(port) = ctx.store.get::<Port>(port_id).await? else {
+            bail!("port {port_id} of the server does not exist");
+        };
+        let Some(network) = ctx.store.get::<Network>(&port.value.network_id).await? else {
+            bail!(
+                "network {} of port {port_id} does not exist",
+                port.value.network_id
+            );
+        };
+        for s in ctx.store.list::<Subnet>(Some(&network.value.id)).await? {
+            if !subnets.iter().any(|x| x.id == s.value.id) {
+                subnets.push(s.value);
+            }
+        }
+        mtus.push(network.value.mtu);
+        ports.push(port.value);
+    }
+    Ok((ports, mtus, subnets))
+}
+
+async fn mark_port_active(ctx: &Ctx, port_id: &str) -> anyhow::Result<()> {
+    let host = ctx.config.host.clone();
+    ctx.store
+        .modify::<Port, _, _>(port_id, |p| {
+            if p.status == "ACTIVE" && p.host == host {
+                return Ok(Change::Keep(()));
+            }
+            p.status = "ACTIVE".into();
+            p.host = host.clone();
+            p.updated_at = Utc::now();
+            Ok(Change::Write(()))
+        })
+        .await?;
+    Ok(())
+}
+
+async fn mark_running(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+    let accel = ctx.accel.clone();
+    ctx.store
+        .modify::<Server, _, _>(id, |s| {
+            let done = s.vm_state == VmState::Active
+                && s.power_state == PowerState::Running
+                && s.task_state.is_none()
+                && s.launched_at.is_some()
+                && s.accelerator.as_deref() == Some(accel.as_str());
+            if done {
+                return Ok(Change::Keep(()));
+            }
+            s.vm_state = VmState::Active;
+            s.power_state = PowerState::Running;
+            s.task_state = None;
+            s.fault = None;
+            s.launched_at.get_or_insert_with(Utc::now);
+            s.accelerator = Some(accel.clone());
+            s.updated_at = Utc::now();
+            Ok(Change::Write(()))
+        })
+        .await?;
+    Ok(())
+}
+
+/// Stopped and shut down; `by_itself`: the guest died unasked, so the intent
+/// becomes Stopped too (as Nova's power-state sync does through its stop API).
+async fn set_stopped(ctx: &Ctx, id: &str, by_itself: bool) -> anyhow::Result<()> {
+    ctx.store
+        .modify::<Server, _, _>(id, |s| {
+            let done = s.vm_state == VmState::Stopped
+                && s.power_state == PowerState::Shutdown
+                && s.task_state.is_none()
+                && (!by_itself || s.desired_power == PowerIntent::Stopped);
+            if done {
+                return Ok(Change::Keep(()));
+            }
+            s.vm_state = VmState::Stopped;
+            s.power_state = PowerState::Shutdown;
+            s.task_state = None;
+            if by_itself {
+                s.desired_power = PowerIntent::Stopped;
+            }
+            s.updated_at = Utc::now();
+            Ok(Change::Write(()))
+        })
+        .await?;
+    Ok(())
+}
+
+/// ERROR with a fault saying why.
+async fn fail(ctx: &Ctx, id: &str, error: &anyhow::Error) -> anyhow::Result<()> {
+    let message = format!("{error:#}");
+    tracing::warn!(server = %id, "failed: {message}");
+    ctx.store
+        .modify::<Server, _, _>(id, |s| {
+            s.vm_state = VmState::Error;
+            s.task_state = None;
+            s.power_state = PowerState::NoState;
+            s.fault = Some(Fault {
+                code: 500,
+                message: message.clone(),
+                details: String::new(),
+                created: Utc::now(),
+            });
+            s.updated_at = Utc::now();
+            Ok(Change::Write(()))
+        })
+        .await?;
+    Ok(())
+}
+
+/// QEMU, taps, instance dir, then the objects.
+async fn delete(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
+    tracing::info!(server = %server.id, "deleting");
+    if server.task_state != Some(TaskState::Deleting) {
+        // Let readers see DELETING while QEMU goes (best effort).
+        let _ = ctx
+            .store
+            .modify::<Server, _, _>(&server.id, |s| {
+                s.task_state = Some(TaskState::Deleting);
+                Ok(Change::Write(()))
+            })
+            .await;
+    }
+    let ports: Vec<String> = ctx
+        .store
+        .list::<Port>(None)
+        .await?
+        .into_iter()
+        .filter(|p| p.value.device_id == server.id)
+        .map(|p| p.value.id)
+        .chain(server.port_ids.iter().cloned())
+        .collect();
+    let started = Utc::now();
+    remove_local(ctx, &server.id, &ports).await?;
+    event(
+        ctx,
+        &server.id,
+        "delete",
+        "compute_terminate_instance",
+        started,
+        &Ok(()),
+    )
+    .await;
+    finish::finish_delete(&ctx.store, &server.id).await?;
+    tracing::info!(server = %server.id, "deleted");
+    Ok(())
+}
+
+/// Stops the guest and removes its taps and instance directory.
+pub(crate) async fn remove_local(ctx: &Ctx, id: &str, ports: &[String]) -> anyhow::Result<()> {
+    let dir = instance_dir(&ctx.config.data_dir, id);
+    qemu::kill(&dir, id).await;
+    if !ports.is_empty() {
+        ctx.dataplane.unplug(ports).await?;
+    }
+    match tokio::fs::remove_dir_all(&dir).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", dir.display())),
+    }
+}

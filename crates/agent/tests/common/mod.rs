@@ -1,0 +1,150 @@
+//! Objects for the agent tests, written as the APIs would write them.
+
+#![allow(dead_code)]
+
+use chrono::Utc;
+use nimbus_compute::server::{PowerIntent, PowerState, RebootRequest, Server, VmState};
+use nimbus_compute::types::Flavor;
+use nimbus_network::types::{AllocationPool, FixedIp, Network, Port, Subnet};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const PROJECT: &str = "p-agent-test";
+
+pub fn flavor(ram: u64, disk: u64) -> Flavor {
+    Flavor {
+        id: "f1".into(),
+        name: "test.small".into(),
+        ram,
+        vcpus: 1,
+        disk,
+        ephemeral: 0,
+        swap: 0,
+        rxtx_factor: 1.0,
+        is_public: true,
+        disabled: false,
+        description: None,
+        extra_specs: BTreeMap::new(),
+        projects: BTreeSet::new(),
+        created_at: Utc::now(),
+    }
+}
+
+pub fn server(id: &str, name: &str, image_id: &str, port_ids: Vec<String>) -> Server {
+    let now = Utc::now();
+    Server {
+        id: id.into(),
+        name: name.into(),
+        project_id: PROJECT.into(),
+        user_id: "u1".into(),
+        description: None,
+        hostname: name.into(),
+        flavor: flavor(256, 1),
+        image_id: image_id.into(),
+        key_name: None,
+        key_data: None,
+        user_data: None,
+        metadata: BTreeMap::new(),
+        tags: BTreeSet::new(),
+        config_drive: false,
+        security_groups: Vec::new(),
+        server_group: None,
+        port_ids,
+        availability_zone: "nova".into(),
+        locked: false,
+        access_ipv4: String::new(),
+        access_ipv6: String::new(),
+        launch_index: 0,
+        reservation_id: "r-1".into(),
+        created_at: now,
+        updated_at: now,
+        desired_power: PowerIntent::Running,
+        reboot: RebootRequest::default(),
+        deleting: false,
+        snapshots: Vec::new(),
+        host: None,
+        vm_state: VmState::Building,
+        task_state: None,
+        power_state: PowerState::NoState,
+        fault: None,
+        observed_reboot: 0,
+        launched_at: None,
+        accelerator: None,
+    }
+}
+
+pub fn network(id: &str, mtu: u32) -> Network {
+    let now = Utc::now();
+    Network {
+        id: id.into(),
+        project_id: PROJECT.into(),
+        name: "net1".into(),
+        description: String::new(),
+        admin_state_up: true,
+        shared: false,
+        external: false,
+        mtu,
+        port_security_enabled: true,
+        tags: BTreeSet::new(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+pub fn subnet(id: &str, network_id: &str, cidr: &str, gateway: Option<&str>) -> Subnet {
+    let now = Utc::now();
+    Subnet {
+        id: id.into(),
+        project_id: PROJECT.into(),
+        network_id: network_id.into(),
+        name: "sub1".into(),
+        description: String::new(),
+        ip_version: 4,
+        cidr: cidr.into(),
+        gateway_ip: gateway.map(str::to_string),
+        allocation_pools: vec![AllocationPool {
+            start: "10.77.0.2".into(),
+            end: "10.77.0.254".into(),
+        }],
+        enable_dhcp: true,
+        dns_nameservers: vec!["10.77.0.53".into()],
+        host_routes: Vec::new(),
+        tags: BTreeSet::new(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+pub fn port(
+    id: &str,
+    network_id: &str,
+    subnet_id: &str,
+    mac: &str,
+    ip: &str,
+    device_id: &str,
+    owner: &str,
+) -> Port {
+    let now = Utc::now();
+    Port {
+        id: id.into(),
+        project_id: PROJECT.into(),
+        network_id: network_id.into(),
+        name: String::new(),
+        description: String::new(),
+        mac_address: mac.into(),
+        fixed_ips: vec![FixedIp {
+            subnet_id: subnet_id.into(),
+            ip_address: ip.into(),
+        }],
+        device_id: device_id.into(),
+        device_owner: owner.into(),
+        admin_state_up: true,
+        security_groups: Vec::new(),
+        port_security_enabled: true,
+        allowed_address_pairs: Vec::new(),
+        tags: BTreeSet::new(),
+        host: String::new(),
+        status: "DOWN".into(),
+        created_at: now,
+        updated_at: now,
+    }
+}

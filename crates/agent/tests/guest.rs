@@ -1,0 +1,553 @@
+//! The agent for real: boots the default guest image under QEMU in the dataplane
+//! namespace, with DHCP, and drives it through restart (adoption), stop, start and
+//! delete. Needs root, qemu-system-x86_64, genisoimage, dnsmasq, ssh and the built
+//! guest image (`guest/build`, or `NIMBUS_GUEST_DIR`); skips with a reason otherwise.
+
+mod common;
+
+use common::*;
+use nimbus_agent::dataplane::{links, names};
+use nimbus_agent::{qemu, AgentConfig};
+use nimbus_compute::server::{
+    console_log, instance_dir, Hypervisor, InstanceAction, PowerIntent, RebootRequest, Server,
+    TaskState, VmState,
+};
+use nimbus_image::types::{Image, Visibility};
+use nimbus_image::{ImageConfig, Images};
+use nimbus_network::types::{Network, Port, Subnet, OWNER_COMPUTE, OWNER_DHCP};
+use nimbus_store::{Change, Store};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const HOST: &str = "agent-test-host";
+const NET: &str = "5e6f7a8b-1c2d-4e3f-9a0b-c1d2e3f4a5b6";
+const SUBNET: &str = "sub-agent-test";
+const SERVER: &str = "0b1c2d3e-4f50-4617-8899-aabbccddeeff";
+const PORT: &str = "7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d";
+const IP: &str = "10.77.0.10";
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn guest_dir() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("NIMBUS_GUEST_DIR").map(PathBuf::from),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guest/.out")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|d| d.join("vmlinux").is_file() && d.join("disk.qcow2").is_file())
+}
+
+fn skip_reason() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root".into());
+    }
+    for tool in [
+        "qemu-system-x86_64",
+        "qemu-img",
+        "genisoimage",
+        "dnsmasq",
+        "ssh",
+        "ssh-keygen",
+        "ip",
+    ] {
+        if nimbus_agent::cmd::find_program(tool).is_none() {
+            return Some(format!("{tool} not installed"));
+        }
+    }
+    if guest_dir().is_none() {
+        return Some("guest image not built (guest/build, or set NIMBUS_GUEST_DIR)".into());
+    }
+    None
+}
+
+/// Tears everything of the data dir down when the test ends, failed or not.
+struct Teardown(PathBuf);
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        let dir = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(nimbus_agent::teardown_all(&dir));
+        })
+        .join();
+    }
+}
+
+async fn register(images: &Images, id: &str, file: &Path, format: &str, props: &[(&str, &str)]) {
+    let mut image = Image::new(id.to_string(), Some(PROJECT.to_string()));
+    image.name = Some(id.to_string());
+    image.visibility = Visibility::Public;
+    image.disk_format = Some(format.to_string());
+    image.container_format = Some(if format == "qcow2" { "bare" } else { format }.to_string());
+    for (k, v) in props {
+        image.properties.insert(k.to_string(), v.to_string());
+    }
+    images.register_file(image, file).await.unwrap();
+}
+
+async fn create<T: nimbus_store::Resource>(store: &Store, obj: &T) {
+    let mut tx = store.begin().await.unwrap();
+    tx.create(obj).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn server(store: &Store) -> Option<Server> {
+    store.get::<Server>(SERVER).await.unwrap().map(|v| v.value)
+}
+
+/// Polls `check` every 250 ms until it gives a value or `TIMEOUT` passes.
+async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            eprintln!(
+                "[guest test] {what}: after {:.1} s",
+                start.elapsed().as_secs_f64()
+            );
+            return v;
+        }
+        assert!(start.elapsed() < TIMEOUT, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn wait_state(store: &Store, want: VmState) -> Server {
+    wait_for(&format!("vm_state {want:?}"), || async {
+        let s = server(store).await.expect("server exists");
+        assert!(
+            s.vm_state != VmState::Error || want == VmState::Error,
+            "server went to ERROR: {:?}",
+            s.fault
+        );
+        (s.vm_state == want && s.task_state.is_none()).then_some(s)
+    })
+    .await
+}
+
+async fn change(store: &Store, f: impl Fn(&mut Server)) {
+    store
+        .modify::<Server, _, _>(SERVER, |s| {
+            f(s);
+            Ok(Change::Write(()))
+        })
+        .await
+        .unwrap()
+        .expect("server exists");
+}
+
+fn ready_lines(data_dir: &Path) -> usize {
+    std::fs::read_to_string(console_log(data_dir, SERVER))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("nimbus-guest ready:") && l.contains(IP))
+        .count()
+}
+
+fn ssh_hostname(dhcp_ns: &str, key: &Path) -> Option<String> {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", dhcp_ns, "ssh", "-i"])
+        .arg(key)
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .arg(format!("nimbus@{IP}"))
+        .arg("hostname")
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn start_agent(
+    data_dir: &Path,
+    store: &Store,
+    images: &Arc<Images>,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let mut config = AgentConfig::new(HOST, data_dir);
+    config.probe_kernel = guest_dir().map(|d| d.join("vmlinux"));
+    tokio::spawn(nimbus_agent::run(config, store.clone(), images.clone()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let guest = guest_dir().unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("nimbus-agent-test")
+        .tempdir()
+        .unwrap();
+    let data_dir = tmp.path().canonicalize().unwrap();
+    let _teardown = Teardown(data_dir.clone());
+    let ts = nimbus_store::testing::test_store().await.unwrap();
+    let store = ts.store.clone();
+    let images = Images::open(store.clone(), ImageConfig::new(&data_dir))
+        .await
+        .unwrap();
+
+    // Images: kernel, ramdisk, and the root disk that points at them.
+    register(&images, "kernel-1", &guest.join("vmlinux"), "aki", &[]).await;
+    register(
+        &images,
+        "ramdisk-1",
+        &guest.join("initramfs.cpio.gz"),
+        "ari",
+        &[],
+    )
+    .await;
+    register(
+        &images,
+        "disk-1",
+        &guest.join("disk.qcow2"),
+        "qcow2",
+        &[
+            ("kernel_id", "kernel-1"),
+            ("ramdisk_id", "ramdisk-1"),
+            ("os_command_line", "console=ttyS0 quiet"),
+        ],
+    )
+    .await;
+
+    // A key pair for SSH.
+    let key = data_dir.join("id_test");
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+
+    // Network, subnet, DHCP port, server port, server.
+    create::<Network>(&store, &network(NET, 1450)).await;
+    create::<Subnet>(
+        &store,
+        &subnet(SUBNET, NET, "10.77.0.0/24", Some("10.77.0.1")),
+    )
+    .await;
+    create::<Port>(
+        &store,
+        &port(
+            "dhcp-port-1",
+            NET,
+            SUBNET,
+            "fa:16:3e:00:00:02",
+            "10.77.0.2",
+            NET,
+            OWNER_DHCP,
+        ),
+    )
+    .await;
+    create::<Port>(
+        &store,
+        &port(
+            PORT,
+            NET,
+            SUBNET,
+            "fa:16:3e:12:34:56",
+            IP,
+            SERVER,
+            OWNER_COMPUTE,
+        ),
+    )
+    .await;
+    let mut s = common::server(SERVER, "vm1", "disk-1", vec![PORT.into()]);
+    s.host = Some(HOST.into());
+    s.task_state = Some(TaskState::Spawning);
+    s.key_name = Some("k1".into());
+    s.key_data = Some(public.trim().to_string());
+    create::<Server>(&store, &s).await;
+    create::<InstanceAction>(&store, &action("create", "req-create")).await;
+
+    let agent = start_agent(&data_dir, &store, &images);
+
+    // The host registered itself.
+    let hv = wait_for("hypervisor registered", || async {
+        store
+            .get::<Hypervisor>(HOST)
+            .await
+            .unwrap()
+            .map(|h| h.value)
+    })
+    .await;
+    assert_eq!(hv.state, "up");
+    assert!(hv.vcpus > 0 && hv.memory_mb > 0);
+    assert_eq!(hv.cpu_allocation_ratio, 4.0);
+    assert!(hv.accelerator == "tcg" || hv.accelerator == "kvm");
+
+    // BUILD → ACTIVE, the guest says it is ready with its address, SSH works.
+    let active = wait_state(&store, VmState::Active).await;
+    assert!(active.launched_at.is_some());
+    assert_eq!(active.accelerator.as_deref(), Some(hv.accelerator.as_str()));
+    let p = store.get::<Port>(PORT).await.unwrap().unwrap().value;
+    assert_eq!((p.status.as_str(), p.host.as_str()), ("ACTIVE", HOST));
+    let dir = instance_dir(&data_dir, SERVER);
+    let pid = qemu::find(&dir, SERVER).expect("QEMU runs");
+    wait_for("ready line with the port's IP", || async {
+        (ready_lines(&data_dir) >= 1).then_some(())
+    })
+    .await;
+    let dhcp_ns = names::dhcp_netns(&data_dir, NET);
+    let hostname = wait_for("ssh from the DHCP namespace", || async {
+        ssh_hostname(&dhcp_ns, &key)
+    })
+    .await;
+    assert_eq!(hostname, "vm1");
+
+    // The agent dies after QEMU started but before it wrote ACTIVE (as a kill -9
+    // during BUILD would leave it): the next agent adopts the guest, exactly one QEMU.
+    agent.abort();
+    let _ = agent.await;
+    change(&store, |s| {
+        s.vm_state = VmState::Building;
+        s.task_state = Some(TaskState::Spawning);
+    })
+    .await;
+    let agent = start_agent(&data_dir, &store, &images);
+    wait_state(&store, VmState::Active).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        qemu::find(&dir, SERVER),
+        Some(pid),
+        "the guest was not adopted"
+    );
+    assert_eq!(qemu_count(), 1, "exactly one QEMU for the server");
+    assert_eq!(ready_lines(&data_dir), 1, "the guest was booted twice");
+
+    // Hard reboot: system_reset, same QEMU, the guest boots again.
+    change(&store, |s| {
+        s.reboot = RebootRequest { seq: 1, hard: true };
+        s.task_state = Some(TaskState::RebootingHard);
+    })
+    .await;
+    wait_for("hard reboot observed", || async {
+        let s = server(&store).await.unwrap();
+        (s.observed_reboot == 1 && s.task_state.is_none()).then_some(())
+    })
+    .await;
+    assert_eq!(qemu::find(&dir, SERVER), Some(pid));
+    wait_for("ready line after the hard reboot", || async {
+        (ready_lines(&data_dir) >= 2).then_some(())
+    })
+    .await;
+
+    // Soft reboot: graceful power-off, a new QEMU on the same disks.
+    change(&store, |s| {
+        s.reboot = RebootRequest {
+            seq: 2,
+            hard: false,
+        };
+        s.task_state = Some(TaskState::Rebooting);
+    })
+    .await;
+    wait_for("soft reboot observed", || async {
+        let s = server(&store).await.unwrap();
+        (s.observed_reboot == 2 && s.task_state.is_none() && s.vm_state == VmState::Active)
+            .then_some(())
+    })
+    .await;
+    let pid = qemu::find(&dir, SERVER).expect("QEMU runs after the soft reboot");
+    assert_eq!(qemu_count(), 1);
+    wait_for("ready line after the soft reboot", || async {
+        (ready_lines(&data_dir) >= 3).then_some(())
+    })
+    .await;
+
+    // The guest dies by itself: the server becomes SHUTOFF and stays so.
+    nimbus_agent::proc::signal(pid, libc::SIGKILL);
+    let died = wait_state(&store, VmState::Stopped).await;
+    assert_eq!(died.desired_power, PowerIntent::Stopped);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        qemu_count(),
+        0,
+        "a guest that died must not be restarted unasked"
+    );
+    change(&store, |s| {
+        s.desired_power = PowerIntent::Running;
+        s.task_state = Some(TaskState::PoweringOn);
+    })
+    .await;
+    wait_state(&store, VmState::Active).await;
+    let pid = qemu::find(&dir, SERVER).expect("QEMU runs again");
+    wait_for("ready line after the start", || async {
+        (ready_lines(&data_dir) >= 4).then_some(())
+    })
+    .await;
+
+    // Stop: powered down gracefully, no QEMU.
+    create::<InstanceAction>(&store, &action("stop", "req-stop")).await;
+    change(&store, |s| {
+        s.desired_power = PowerIntent::Stopped;
+        s.task_state = Some(TaskState::PoweringOff);
+    })
+    .await;
+    let stopped = wait_state(&store, VmState::Stopped).await;
+    assert_eq!(
+        stopped.power_state,
+        nimbus_compute::server::PowerState::Shutdown
+    );
+    assert!(qemu::find(&dir, SERVER).is_none());
+    assert_eq!(qemu_count(), 0);
+    let stop = wait_for("stop event recorded", || async {
+        let a = store
+            .get::<InstanceAction>(&format!("{SERVER}/req-stop"))
+            .await
+            .unwrap()?;
+        (!a.value.events.is_empty()).then_some(a.value)
+    })
+    .await;
+    assert_eq!(stop.events[0].event, "compute_stop_instance");
+    assert_eq!(stop.events[0].result.as_deref(), Some("Success"));
+    let create = store
+        .get::<InstanceAction>(&format!("{SERVER}/req-create"))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(create.events.len(), 1, "{create:?}");
+    assert_eq!(create.events[0].event, "compute__do_build_and_run_instance");
+    assert_eq!(create.events[0].host.as_deref(), Some(HOST));
+
+    // Start: the same disks boot again.
+    change(&store, |s| {
+        s.desired_power = PowerIntent::Running;
+        s.task_state = Some(TaskState::PoweringOn);
+    })
+    .await;
+    wait_state(&store, VmState::Active).await;
+    let pid2 = qemu::find(&dir, SERVER).expect("QEMU runs again");
+    assert_ne!(pid, pid2);
+    wait_for("ready line after stop/start", || async {
+        (ready_lines(&data_dir) >= 5).then_some(())
+    })
+    .await;
+    let hostname = wait_for("ssh after stop/start", || async {
+        ssh_hostname(&dhcp_ns, &key)
+    })
+    .await;
+    assert_eq!(hostname, "vm1");
+
+    // Delete: no QEMU, no tap, no instance dir, no ports, no namespaces.
+    change(&store, |s| {
+        s.deleting = true;
+        s.task_state = Some(TaskState::Deleting);
+    })
+    .await;
+    wait_for("server object gone", || async {
+        server(&store).await.is_none().then_some(())
+    })
+    .await;
+    assert!(
+        !nimbus_agent::proc::alive_with(pid2, SERVER),
+        "QEMU still runs"
+    );
+    assert!(!dir.exists(), "instance dir still there");
+    assert!(
+        store.get::<Port>(PORT).await.unwrap().is_none(),
+        "server port still there"
+    );
+    assert!(
+        store.get::<Port>("dhcp-port-1").await.unwrap().is_some(),
+        "DHCP port must stay"
+    );
+    let dp = names::dataplane_netns(&data_dir);
+    wait_for("namespaces removed", || async {
+        let ns = links::list_netns();
+        (!ns.contains(&dp) && !ns.contains(&dhcp_ns)).then_some(())
+    })
+    .await;
+    assert!(
+        nimbus_agent::dataplane::dhcp::running(&data_dir, NET).is_none(),
+        "dnsmasq still runs"
+    );
+    agent.abort();
+}
+
+/// An instance action as the API records it.
+fn action(name: &str, request_id: &str) -> InstanceAction {
+    InstanceAction {
+        id: format!("{SERVER}/{request_id}"),
+        request_id: request_id.into(),
+        server_id: SERVER.into(),
+        project_id: PROJECT.into(),
+        user_id: "u1".into(),
+        action: name.into(),
+        start_time: chrono::Utc::now(),
+        message: None,
+        events: Vec::new(),
+    }
+}
+
+/// QEMU processes of this test's server (by the id in their command line).
+fn qemu_count() -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|n| n.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    let c = String::from_utf8_lossy(&c);
+                    c.contains("qemu-system") && c.contains(SERVER)
+                })
+                .unwrap_or(false)
+                && nimbus_agent::proc::alive_with(*pid, SERVER)
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_qemu_binary_is_a_server_error_with_a_fault() {
+    let tmp = tempfile::Builder::new()
+        .prefix("nimbus-agent-test")
+        .tempdir()
+        .unwrap();
+    let data_dir = tmp.path().canonicalize().unwrap();
+    let _teardown = Teardown(data_dir.clone());
+    let ts = nimbus_store::testing::test_store().await.unwrap();
+    let store = ts.store.clone();
+    let images = Images::open(store.clone(), ImageConfig::new(&data_dir))
+        .await
+        .unwrap();
+    let raw = data_dir.join("raw.img");
+    std::fs::write(&raw, vec![0u8; 1 << 20]).unwrap();
+    register(&images, "raw-1", &raw, "raw", &[]).await;
+    let mut s = common::server(SERVER, "vm1", "raw-1", vec![]);
+    s.host = Some(HOST.into());
+    create::<Server>(&store, &s).await;
+    let mut config = AgentConfig::new(HOST, &data_dir);
+    config.qemu = "/nonexistent/qemu-system-x86_64".into();
+    let agent = tokio::spawn(nimbus_agent::run(config, store.clone(), images.clone()));
+    let failed = wait_state(&store, VmState::Error).await;
+    let fault = failed.fault.expect("a fault");
+    assert_eq!(fault.code, 500);
+    assert!(
+        fault
+            .message
+            .contains("QEMU binary /nonexistent/qemu-system-x86_64 not found"),
+        "{}",
+        fault.message
+    );
+    agent.abort();
+}
