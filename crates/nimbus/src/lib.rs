@@ -7,3 +7,4 @@ pub mod audit;
 pub mod clouds;
 pub mod guest_image;
 pub mod serve;
+pub mod ssh;
