@@ -37,6 +37,9 @@ const READ_ONLY: &[&str] = &[
     "ip_allocation",
 ];
 
+/// How often a port's addresses are allocated again after another process took one.
+const ALLOCATION_ATTEMPTS: usize = 5;
+
 /// Neutron's limit of allowed address pairs per port.
 const MAX_PAIRS: usize = 10;
 
@@ -340,58 +343,67 @@ pub async fn create(
     let admin_state_up = boolean(obj, "admin_state_up")?.unwrap_or(true);
     let tags = tags(obj)?;
 
-    let mut tx = net.store.begin().await?;
-    let ports = alloc::ports_in(&mut tx, &network.id).await?;
-    let mac = match requested_mac {
-        Some(m) if ports.iter().any(|p| p.mac_address == m) => {
-            return Err(mac_in_use(&network.id, &m))
+    // Another process may take an address or MAC between our read and our write:
+    // the store's unique keys refuse the second holder, and we allocate again.
+    let mut attempt = 0;
+    let (tx, port, revision) = loop {
+        attempt += 1;
+        let mut tx = net.store.begin().await?;
+        let ports = alloc::ports_in(&mut tx, &network.id).await?;
+        let mac = match &requested_mac {
+            Some(m) if ports.iter().any(|p| &p.mac_address == m) => {
+                return Err(mac_in_use(&network.id, m))
+            }
+            Some(m) => m.clone(),
+            None => alloc::new_mac(&ports),
+        };
+        let fixed_ips = alloc::allocate_in(&mut tx, &network, requests.as_deref(), None).await?;
+        let security_groups = match (security, &groups) {
+            (false, _) => Vec::new(),
+            (true, Some(ids)) => check_groups(&mut tx, &caller, &project_id, ids).await?,
+            (true, None) => vec![secgroups::ensure_default_in(&mut tx, &project_id).await?.id],
+        };
+        let allowed_address_pairs = pairs
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(ip, m)| AddressPair {
+                ip_address: ip,
+                mac_address: m.unwrap_or_else(|| mac.clone()),
+            })
+            .collect();
+        let now = Utc::now();
+        let port = Port {
+            id: id.clone(),
+            project_id: project_id.clone(),
+            network_id: network.id.clone(),
+            name: name.clone(),
+            description: description.clone(),
+            mac_address: mac,
+            fixed_ips,
+            device_id: device_id.clone(),
+            device_owner: device_owner.clone(),
+            admin_state_up,
+            security_groups,
+            port_security_enabled: security,
+            allowed_address_pairs,
+            tags: tags.clone(),
+            host: host.clone(),
+            status: "DOWN".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        match tx.create(&port).await {
+            Ok(revision) => break (tx, port, revision),
+            Err(StoreError::Conflict { .. }) if attempt < ALLOCATION_ATTEMPTS => continue,
+            Err(StoreError::Conflict { .. }) => {
+                return Err(Fault::conflict(
+                    "IpAddressGenerationFailure",
+                    format!("Unable to allocate an address on network {} after {ALLOCATION_ATTEMPTS} attempts; retry.", network.id),
+                ))
+            }
+            Err(e) => return Err(e.into()),
         }
-        Some(m) => m,
-        None => alloc::new_mac(&ports),
-    };
-    let fixed_ips = alloc::allocate_in(&mut tx, &network, requests.as_deref(), None).await?;
-    let security_groups = match (security, groups) {
-        (false, _) => Vec::new(),
-        (true, Some(ids)) => check_groups(&mut tx, &caller, &project_id, &ids).await?,
-        (true, None) => vec![secgroups::ensure_default_in(&mut tx, &project_id).await?.id],
-    };
-    let allowed_address_pairs = pairs
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(ip, m)| AddressPair {
-            ip_address: ip,
-            mac_address: m.unwrap_or_else(|| mac.clone()),
-        })
-        .collect();
-    let now = Utc::now();
-    let port = Port {
-        id,
-        project_id,
-        network_id: network.id.clone(),
-        name,
-        description,
-        mac_address: mac,
-        fixed_ips,
-        device_id,
-        device_owner,
-        admin_state_up,
-        security_groups,
-        port_security_enabled: security,
-        allowed_address_pairs,
-        tags,
-        host,
-        status: "DOWN".into(),
-        created_at: now,
-        updated_at: now,
-    };
-    let revision = match tx.create(&port).await {
-        Err(StoreError::Conflict { .. }) => {
-            return Err(Fault::conflict(
-                "IpAddressAlreadyAllocated",
-                "An address or MAC of this port was taken concurrently; retry.",
-            ))
-        }
-        other => other?,
     };
     commit_audited(tx, &caller, "network.port.create", "port", &port.id).await?;
     Ok((
