@@ -189,9 +189,9 @@ fn check_pools(
             "OverlappingAllocationPools",
             format!("Found overlapping allocation pools for subnet {cidr}."),
         ),
-        PoolError::Gateway(g) => Fault::conflict(
+        PoolError::Gateway(g, pool) => Fault::conflict(
             "GatewayConflictWithAllocationPools",
-            format!("Gateway ip {g} conflicts with allocation pool."),
+            format!("Gateway ip {g} conflicts with allocation pool {pool}."),
         ),
     })
 }
@@ -492,7 +492,10 @@ pub async fn update(
         if let Some(p) = holder {
             return Err(Fault::conflict(
                 "GatewayIpInUse",
-                format!("Gateway ip {g} is in use by port {}", p.value.id),
+                format!(
+                    "Current gateway ip {g} already in use by port {}. Unable to update.",
+                    p.value.id
+                ),
             ));
         }
     }
