@@ -9,6 +9,7 @@ pub mod common;
 pub mod discovery;
 pub mod list;
 pub mod networks;
+pub mod port_attrs;
 pub mod ports;
 pub mod rules;
 pub mod security_groups;

@@ -6,12 +6,13 @@
 
 use super::common::*;
 use super::networks;
+use super::port_attrs::*;
 use super::views;
 use crate::access::{self, authorize_on};
-use crate::alloc::{self, IpRequest};
+use crate::alloc;
 use crate::error::{Fault, Kind, NResult};
 use crate::secgroups;
-use crate::types::{AddressPair, Network, Port, SecurityGroup};
+use crate::types::{AddressPair, Network, Port};
 use crate::Networking;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -22,8 +23,8 @@ use nimbus_api::auth::{Auth, Principal};
 use nimbus_api::body::JsonBody;
 use nimbus_api::links::PublicUrl;
 use nimbus_api::query::Query;
-use nimbus_store::{Store, StoreError, Tx, Versioned};
-use serde_json::{json, Map, Value};
+use nimbus_store::{Store, StoreError, Versioned};
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 const READ_ONLY: &[&str] = &[
@@ -39,9 +40,6 @@ const READ_ONLY: &[&str] = &[
 
 /// How often a port's addresses are allocated again after another process took one.
 const ALLOCATION_ATTEMPTS: usize = 5;
-
-/// Neutron's limit of allowed address pairs per port.
-const MAX_PAIRS: usize = 10;
 
 pub async fn load(store: &Store, id: &str) -> NResult<Versioned<Port>> {
     store
@@ -82,151 +80,6 @@ pub async fn show(
     let p = load(&net.store, &id).await?;
     authorize_port(&caller, "network:get_port", &p.value)?;
     Ok(Json(one("port", views::port(&p.value, p.revision), &q)))
-}
-
-fn fixed_ips(obj: &Map<String, Value>) -> NResult<Option<Vec<IpRequest>>> {
-    let Some(v) = obj.get("fixed_ips") else {
-        return Ok(None);
-    };
-    let items = v
-        .as_array()
-        .ok_or_else(|| Fault::invalid(format!("Invalid data format for fixed IP: '{v}'")))?;
-    items
-        .iter()
-        .map(|i| {
-            let bad = || Fault::invalid(format!("Invalid data format for fixed IP: '{i}'"));
-            let o = i.as_object().ok_or_else(bad)?;
-            if o.keys().any(|k| k != "subnet_id" && k != "ip_address") {
-                return Err(bad());
-            }
-            let field = |k: &str| match o.get(k) {
-                None => Ok(None),
-                Some(Value::String(s)) if !s.contains('\0') => Ok(Some(s.clone())),
-                Some(_) => Err(bad()),
-            };
-            Ok(IpRequest {
-                subnet_id: field("subnet_id")?,
-                ip_address: field("ip_address")?,
-            })
-        })
-        .collect::<NResult<Vec<_>>>()
-        .map(Some)
-}
-
-/// An allowed address pair as requested: address or CIDR, and the MAC if given.
-type PairRequest = (String, Option<String>);
-
-fn address_pairs(obj: &Map<String, Value>) -> NResult<Option<Vec<PairRequest>>> {
-    let Some(v) = obj.get("allowed_address_pairs") else {
-        return Ok(None);
-    };
-    let items = v.as_array().ok_or_else(|| {
-        Fault::bad(
-            "AllowedAddressPairsMissingIP",
-            format!("Allowed address pairs must be a list: '{v}'"),
-        )
-    })?;
-    if items.len() > MAX_PAIRS {
-        return Err(Fault::bad(
-            "AllowedAddressPairExhausted",
-            format!("The number of allowed address pair exceeds the maximum {MAX_PAIRS}."),
-        ));
-    }
-    let mut out: Vec<PairRequest> = Vec::new();
-    for i in items {
-        let o = i.as_object().ok_or_else(|| {
-            Fault::bad(
-                "AllowedAddressPairsMissingIP",
-                "AllowedAddressPair must contain ip_address",
-            )
-        })?;
-        if let Some(k) = o.keys().find(|k| *k != "ip_address" && *k != "mac_address") {
-            return Err(Fault::invalid(format!("Unrecognized attribute(s) '{k}'")));
-        }
-        let ip = match o.get("ip_address") {
-            Some(Value::String(s)) => s.clone(),
-            _ => {
-                return Err(Fault::bad(
-                    "AllowedAddressPairsMissingIP",
-                    "AllowedAddressPair must contain ip_address",
-                ))
-            }
-        };
-        if ipam::parse_ip(&ip).is_none() && secgroups::normalized_cidr(&ip).is_none() {
-            return Err(Fault::invalid(format!(
-                "'{ip}' is not a valid IP address or CIDR"
-            )));
-        }
-        let mac = match o.get("mac_address") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(m)) => Some(
-                alloc::normalize_mac(m)
-                    .ok_or_else(|| Fault::invalid(format!("'{m}' is not a valid MAC address")))?,
-            ),
-            Some(other) => {
-                return Err(Fault::invalid(format!(
-                    "'{other}' is not a valid MAC address"
-                )))
-            }
-        };
-        let entry = (ip, mac);
-        if out.contains(&entry) {
-            return Err(Fault::bad(
-                "DuplicateAddressPairInRequest",
-                format!(
-                    "Request contains duplicate address pair: mac_address {:?} ip_address {}.",
-                    entry.1, entry.0
-                ),
-            ));
-        }
-        out.push(entry);
-    }
-    Ok(Some(out))
-}
-
-use crate::ipam;
-
-/// The security groups a port of `project_id` may use: owned by that project.
-async fn check_groups(
-    tx: &mut Tx<'_>,
-    caller: &Principal,
-    project_id: &str,
-    ids: &[String],
-) -> NResult<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
-    for id in ids {
-        let g = tx.get::<SecurityGroup>(id).await?.map(|v| v.value);
-        match g {
-            Some(g) if g.project_id == project_id || caller.is_cloud_admin() => {
-                if !out.contains(&g.id) {
-                    out.push(g.id);
-                }
-            }
-            _ => return Err(Fault::not_found(Kind::SecurityGroup, id)),
-        }
-    }
-    Ok(out)
-}
-
-fn mac_in_use(network_id: &str, mac: &str) -> Fault {
-    Fault::conflict(
-        "MacAddressInUse",
-        format!("Unable to complete operation for network {network_id}. The mac address {mac} is in use."),
-    )
-}
-
-fn no_security_with_groups() -> Fault {
-    Fault::bad(
-        "PortSecurityAndIPRequiredForSecurityGroups",
-        "Port security must be enabled and port must have an IP address in order to use security groups.",
-    )
-}
-
-fn pairs_need_security() -> Fault {
-    Fault::conflict(
-        "AddressPairAndPortSecurityRequired",
-        "Port Security must be enabled in order to have allowed address pairs on a port.",
-    )
 }
 
 /// Whether non-admins may put ports on the network.
