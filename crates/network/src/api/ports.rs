@@ -12,7 +12,7 @@ use crate::access::{self, authorize_on};
 use crate::alloc;
 use crate::error::{Fault, Kind, NResult};
 use crate::secgroups;
-use crate::types::{AddressPair, Network, Port};
+use crate::types::{AddressPair, Network, Port, OWNER_DHCP};
 use crate::Networking;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -416,6 +416,13 @@ pub async fn delete(
         Err(StoreError::NotFound { .. }) => return Err(Fault::not_found(Kind::Port, &id)),
         other => other?,
     };
+    // A network with DHCP always has its DHCP port: a deleted one comes back at
+    // once (as Neutron's DHCP agent recreates it).
+    if current.value.device_owner == OWNER_DHCP {
+        if let Some(n) = tx.get::<Network>(&current.value.network_id).await? {
+            alloc::sync_dhcp_in(&mut tx, &n.value).await?;
+        }
+    }
     commit_audited(tx, &caller, "network.port.delete", "port", &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
