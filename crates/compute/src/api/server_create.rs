@@ -247,9 +247,8 @@ async fn resolve(c: &Compute, caller: &Principal, req: &CreateRequest) -> ApiRes
         .visible_image(caller, &req.image_id)
         .await
         .map_err(|e| match e.status {
-            StatusCode::NOT_FOUND => {
-                ApiError::bad_request(format!("Image {} could not be found.", req.image_id))
-            }
+            // Nova's own words for an image it cannot see.
+            StatusCode::NOT_FOUND => ApiError::bad_request("Can not find requested image"),
             _ => e,
         })?;
     if image.status != ImageStatus::Active {
