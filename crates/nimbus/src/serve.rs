@@ -116,6 +116,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(flavors = seeded, "created the standard flavors");
     }
     bootstrap::ensure_service(&store, "image", "glance", &format!("{public_url}/image")).await?;
+    bootstrap::ensure_service(
+        &store,
+        "network",
+        "neutron",
+        &format!("{public_url}/network"),
+    )
+    .await?;
+    nimbus_network::bootstrap::ensure_defaults(&store, &boot.admin_project_id)
+        .await
+        .context("creating the default network")?;
 
     let mut config = IdentityConfig::new(&public_url);
     config.token_ttl = chrono::Duration::seconds(args.token_expiration);
@@ -158,6 +168,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         identity: identity.clone(),
         compute,
         images,
+        network: nimbus_network::Networking::new(store.clone()),
     };
     let app = crate::app::build(&services, &public_url);
     spawn_token_sweeper(identity);
