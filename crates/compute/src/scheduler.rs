@@ -20,8 +20,9 @@ use std::time::Duration;
 
 /// A hypervisor whose agent has not reported for this long is down.
 pub const HEARTBEAT_TIMEOUT_SECS: i64 = 60;
-/// How long a new server waits for a first hypervisor to come up (a fresh
-/// `nimbus serve` registers its own agent a moment after it starts serving).
+/// How long a new server waits for a first hypervisor to register (a fresh
+/// `nimbus serve` registers its own agent a moment after it starts serving);
+/// registered hypervisors that are down fail a server at once, as in Nova.
 const NO_HYPERVISOR_GRACE_SECS: i64 = 30;
 /// Passes also run this often without events (heartbeats age without any).
 const TICK: Duration = Duration::from_secs(5);
@@ -95,13 +96,14 @@ pub async fn pass(store: &Store) -> nimbus_store::Result<()> {
     }
     pending.sort_by_key(|s| (s.created_at, s.launch_index));
     let now = Utc::now();
-    let hypervisors: Vec<Hypervisor> = store
+    let registered: Vec<Hypervisor> = store
         .list::<Hypervisor>(None)
         .await?
         .into_iter()
         .map(|v| v.value)
-        .filter(|h| is_up(h, now))
         .collect();
+    let none_registered = registered.is_empty();
+    let hypervisors: Vec<Hypervisor> = registered.into_iter().filter(|h| is_up(h, now)).collect();
     let groups: HashMap<String, ServerGroup> = store
         .list::<ServerGroup>(None)
         .await?
@@ -109,9 +111,7 @@ pub async fn pass(store: &Store) -> nimbus_store::Result<()> {
         .map(|g| (g.value.id.clone(), g.value))
         .collect();
     for server in pending {
-        if hypervisors.is_empty()
-            && (now - server.created_at).num_seconds() < NO_HYPERVISOR_GRACE_SECS
-        {
+        if none_registered && (now - server.created_at).num_seconds() < NO_HYPERVISOR_GRACE_SECS {
             continue;
         }
         let rooms = rooms(&hypervisors, &servers);

@@ -320,3 +320,57 @@ async fn hypervisors_and_zones() {
         true
     );
 }
+
+#[tokio::test]
+async fn two_servers_created_together_do_not_share_the_last_slot() {
+    let app = App::new().await;
+    // Room for exactly one SCS-1V-4 (4096 MiB).
+    app.hypervisor("node1", 8, 6000).await;
+    let _cloud = app.run_cloud("node1");
+    let image = app.image(PROJECT_A, Visibility::Public).await;
+    let net = app.network(PROJECT_A, "net1", 1).await;
+    let mut body = create_body("pair", &image, &net);
+    body["server"]["min_count"] = json!(2);
+    body["server"]["max_count"] = json!(2);
+    app.expect(202, MV, "POST", "/servers", ALICE, Some(&body))
+        .await;
+    let mut statuses = Vec::new();
+    for _ in 0..300 {
+        let list = app
+            .expect(200, MV, "GET", "/servers/detail", ALICE, None)
+            .await;
+        statuses = list["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["status"].as_str().unwrap().to_string())
+            .collect();
+        statuses.sort();
+        if !statuses.iter().any(|s| s == "BUILD") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(statuses, ["ACTIVE", "ERROR"]);
+    // A hypervisor that stopped heartbeating takes nothing new.
+    let stale = chrono::Utc::now() - chrono::Duration::seconds(120);
+    app.store
+        .store
+        .modify::<nimbus_compute::server::Hypervisor, (), _>("node1", |h| {
+            h.heartbeat_at = stale;
+            Ok(nimbus_store::Change::Write(()))
+        })
+        .await
+        .unwrap();
+    let id = create(&app, ADMIN, &{
+        let anet = app.network(ADMIN_PROJECT, "anet", 3).await;
+        create_body("late", &image, &anet)
+    })
+    .await;
+    let s = app.wait_status(ADMIN, &id, "ERROR").await;
+    assert_eq!(s["fault"]["details"], "");
+    let hv = app
+        .expect(200, MV, "GET", "/os-hypervisors", ADMIN, None)
+        .await;
+    assert_eq!(hv["hypervisors"][0]["state"], "down");
+}

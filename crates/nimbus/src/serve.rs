@@ -161,14 +161,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("opening the image service")?;
 
     let networking = nimbus_network::Networking::new(store.clone());
-    let compute =
-        nimbus_compute::Compute::new(store.clone(), images.clone(), networking, data_dir.clone());
+    let compute = nimbus_compute::Compute::new(
+        store.clone(),
+        images.clone(),
+        networking.clone(),
+        data_dir.clone(),
+    );
     tokio::spawn(nimbus_compute::scheduler::run(store.clone()));
     let services = crate::app::Services {
         identity: identity.clone(),
         compute,
         images,
-        network: nimbus_network::Networking::new(store.clone()),
+        network: networking,
     };
     let app = crate::app::build(&services, &public_url);
     spawn_token_sweeper(identity);
