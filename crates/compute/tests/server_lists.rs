@@ -460,6 +460,19 @@ async fn metadata_tags_and_ips() {
         )
         .await;
     assert_eq!(sgs["security_groups"][0]["name"], "default");
+    let gid = sgs["security_groups"][0]["id"].as_str().unwrap();
+    let ingress = app
+        .store
+        .store
+        .list::<nimbus_network::types::SecurityGroupRule>(Some(gid))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.value.direction == "ingress")
+        .count();
+    let rules = sgs["security_groups"][0]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), ingress);
+    assert!(rules.iter().all(|r| r["parent_group_id"] == gid));
 
     let upd = app
         .expect(

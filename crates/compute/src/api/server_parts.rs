@@ -17,7 +17,7 @@ use nimbus_api::auth::{Auth, Principal};
 use nimbus_api::body::JsonBody;
 use nimbus_api::microversion::Microversion;
 use nimbus_api::{ApiError, ApiResult};
-use nimbus_network::types::SecurityGroup;
+use nimbus_network::types::{SecurityGroup, SecurityGroupRule};
 use nimbus_store::Change;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -413,14 +413,50 @@ pub async fn security_groups(
     for g in &s.value.security_groups {
         if let Some(g) = c.store.get::<SecurityGroup>(g).await? {
             let g = g.value;
+            let rules = rules_of(&c, &g).await?;
             out.push(json!({
                 "id": g.id,
                 "name": g.name,
                 "description": g.description,
                 "tenant_id": g.project_id,
-                "rules": [],
+                "rules": rules,
             }));
         }
     }
     Ok(Json(json!({ "security_groups": out })))
+}
+
+/// A group's ingress rules as Nova's security group proxy shows them.
+async fn rules_of(c: &Compute, g: &SecurityGroup) -> ApiResult<Vec<Value>> {
+    let mut out = Vec::new();
+    for r in c.store.list::<SecurityGroupRule>(Some(&g.id)).await? {
+        let r = r.value;
+        if r.direction != "ingress" {
+            continue;
+        }
+        let group = match &r.remote_group_id {
+            Some(id) => match c.store.get::<SecurityGroup>(id).await? {
+                Some(rg) => json!({"name": rg.value.name, "tenant_id": rg.value.project_id}),
+                None => json!({}),
+            },
+            None => json!({}),
+        };
+        let ip_range = match &r.remote_ip_prefix {
+            Some(p) => json!({ "cidr": p }),
+            None if r.remote_group_id.is_none() => {
+                json!({"cidr": if r.ethertype == "IPv6" { "::/0" } else { "0.0.0.0/0" }})
+            }
+            None => json!({}),
+        };
+        out.push(json!({
+            "id": r.id,
+            "parent_group_id": g.id,
+            "ip_protocol": r.protocol,
+            "from_port": r.port_range_min.map(i64::from).unwrap_or(-1),
+            "to_port": r.port_range_max.map(i64::from).unwrap_or(-1),
+            "ip_range": ip_range,
+            "group": group,
+        }));
+    }
+    Ok(out)
 }
