@@ -440,15 +440,15 @@ async fn metadata_tags_and_ips() {
         None,
     )
     .await;
-    app.expect(
-        409,
-        MV,
-        "POST",
-        &format!("{base}/os-interface"),
-        ALICE,
-        Some(&json!({"interfaceAttachment": {}})),
-    )
-    .await;
+    // Not SHUTOFF (still BUILD here): no interface changes; a body naming
+    // nothing is a 400 first.
+    let attach = json!({"interfaceAttachment": {"net_id": net}});
+    let path = format!("{base}/os-interface");
+    app.expect(409, MV, "POST", &path, ALICE, Some(&attach))
+        .await;
+    let nothing = json!({"interfaceAttachment": {}});
+    app.expect(400, MV, "POST", &path, ALICE, Some(&nothing))
+        .await;
     let sgs = app
         .expect(
             200,

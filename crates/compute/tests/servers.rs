@@ -480,3 +480,86 @@ async fn create_image_and_lock() {
         .unwrap()
         .contains("marker="));
 }
+
+#[tokio::test]
+async fn interfaces_attach_and_detach_while_shut_off() {
+    let app = App::new().await;
+    app.hypervisor("node1", 8, 16384).await;
+    let _cloud = app.run_cloud("node1");
+    let image = app.image(PROJECT_A, Visibility::Public).await;
+    let net = app.network(PROJECT_A, "net1", 1).await;
+    let net2 = app.network(PROJECT_A, "net2", 2).await;
+    let created = app
+        .expect(
+            202,
+            MV,
+            "POST",
+            "/servers",
+            ALICE,
+            Some(&create_body("vm", &image, &net)),
+        )
+        .await;
+    let id = created["server"]["id"].as_str().unwrap().to_string();
+    app.wait_status(ALICE, &id, "ACTIVE").await;
+    let path = format!("/servers/{id}/os-interface");
+    let attach = json!({"interfaceAttachment": {"net_id": net2, "fixed_ips": [{"ip_address": "10.2.0.50"}]}});
+    let r = app.at(MV, "POST", &path, ALICE, Some(&attach)).await;
+    assert_eq!(r.code(), 409, "{}", r.text());
+    assert!(r.json()["conflictingRequest"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("stop the server"));
+
+    assert_eq!(
+        action(&app, ALICE, &id, json!({"os-stop": null})).await.0,
+        202
+    );
+    app.wait_status(ALICE, &id, "SHUTOFF").await;
+    let att = app
+        .expect(200, MV, "POST", &path, ALICE, Some(&attach))
+        .await;
+    let new_port = att["interfaceAttachment"]["port_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        att["interfaceAttachment"]["fixed_ips"][0]["ip_address"],
+        "10.2.0.50"
+    );
+    let s = app
+        .expect(200, MV, "GET", &format!("/servers/{id}"), ALICE, None)
+        .await;
+    assert_eq!(s["server"]["addresses"]["net2"][0]["addr"], "10.2.0.50");
+    let list = app.expect(200, MV, "GET", &path, ALICE, None).await;
+    assert_eq!(list["interfaceAttachments"].as_array().unwrap().len(), 2);
+    // Bob cannot touch it; a port that is not attached is 404.
+    app.expect(404, MV, "DELETE", &format!("{path}/{new_port}"), BOB, None)
+        .await;
+    app.expect(
+        404,
+        MV,
+        "DELETE",
+        &format!("{path}/{}", uuid::Uuid::new_v4()),
+        ALICE,
+        None,
+    )
+    .await;
+    app.expect(
+        202,
+        MV,
+        "DELETE",
+        &format!("{path}/{new_port}"),
+        ALICE,
+        None,
+    )
+    .await;
+    assert!(app
+        .store
+        .store
+        .get::<Port>(&new_port)
+        .await
+        .unwrap()
+        .is_none());
+    let list = app.expect(200, MV, "GET", &path, ALICE, None).await;
+    assert_eq!(list["interfaceAttachments"].as_array().unwrap().len(), 1);
+}

@@ -1,7 +1,6 @@
 //! The sub-resources of a server: `metadata` (+ `/{key}`), `tags` (+ `/{tag}`,
-//! 2.26+), `ips` (+ `/{network}`), `os-interface` (list/show from its ports;
-//! attach/detach answer 409 until the agent hot-plugs NICs) and
-//! `os-security-groups`.
+//! 2.26+), `ips` (+ `/{network}`), `os-interface` list/show (from its ports;
+//! attach/detach are in `interfaces.rs`) and `os-security-groups`.
 
 use super::server_input::{check_tag, metadata, MAX_TAGS};
 use super::server_view::{addresses, extras};
@@ -380,26 +379,6 @@ pub async fn interface_show(
         Some(p) => Ok(Json(json!({"interfaceAttachment": interface(p, mv)}))),
         None => Err(ApiError::not_found(format!("Port {port} is not attached"))),
     }
-}
-
-/// `POST /servers/{id}/os-interface` and `DELETE .../{port_id}`: hot-plugging NICs
-/// into a running guest is not wired to the agent yet, so Nova's 409 for an
-/// instance that cannot take the change now.
-pub async fn interface_change(
-    State(c): State<Arc<Compute>>,
-    Auth(caller): Auth,
-    Path(params): Path<Vec<(String, String)>>,
-) -> ApiResult<StatusCode> {
-    let id = params
-        .iter()
-        .find(|(k, _)| k == "server_id")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
-    load(&c, &caller, &id, "compute:os-interface:attach").await?;
-    Err(ApiError::conflict(format!(
-        "Cannot 'attach_interface' instance {id}: changing the network interfaces of a \
-         server is not supported while it exists; create the server with its ports."
-    )))
 }
 
 /// `GET /servers/{id}/os-security-groups`
