@@ -191,6 +191,7 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("compute:servers:ips", PROJECT_READ),
     ("compute:os-interface:index", PROJECT_READ),
     ("compute:os-interface:attach", PROJECT_WRITE),
+    ("compute:os-interface:detach", PROJECT_WRITE),
     ("compute:os-security-groups:list", PROJECT_READ),
     ("compute:os-instance-actions:index", PROJECT_READ),
     ("compute:os-instance-actions:events:details", ADMIN),

@@ -193,7 +193,7 @@ pub async fn detach(
     Auth(caller): Auth,
     Path((id, port_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let s = load(&c, &caller, &id, "compute:os-interface:attach").await?;
+    let s = load(&c, &caller, &id, "compute:os-interface:detach").await?;
     if !s.value.port_ids.contains(&port_id) {
         return Err(ApiError::not_found(format!(
             "Port {port_id} is not attached"
