@@ -175,6 +175,7 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("compute:servers:show", PROJECT_READ),
     ("compute:servers:show:host_attributes", ADMIN),
     ("compute:servers:create", PROJECT_WRITE),
+    ("compute:servers:create:requested_destination", ADMIN),
     ("compute:servers:update", PROJECT_WRITE),
     ("compute:servers:delete", PROJECT_WRITE),
     ("compute:servers:start", PROJECT_WRITE),

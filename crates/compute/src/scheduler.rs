@@ -175,6 +175,7 @@ fn choose(
         .unwrap_or(1) as usize;
     let mut fits: Vec<&Room> = rooms
         .iter()
+        .filter(|r| server.requested_host.as_ref().is_none_or(|h| *h == r.host))
         .filter(|r| {
             r.vcpus >= f.vcpus as f64
                 && r.ram >= f.ram as f64

@@ -164,6 +164,11 @@ pub struct Server {
     #[serde(default)]
     pub snapshots: Vec<SnapshotRequest>,
 
+    /// The host an admin asked for (2.74 `host`/`hypervisor_hostname`): the
+    /// scheduler considers only it.
+    #[serde(default)]
+    pub requested_host: Option<String>,
+
     // ---- placement: written by the scheduler ----
     #[serde(default)]
     pub host: Option<String>,

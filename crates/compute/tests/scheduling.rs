@@ -374,3 +374,30 @@ async fn two_servers_created_together_do_not_share_the_last_slot() {
         .await;
     assert_eq!(hv["hypervisors"][0]["state"], "down");
 }
+
+#[tokio::test]
+async fn admins_may_name_the_host_from_2_74() {
+    let app = App::new().await;
+    app.hypervisor("node1", 8, 8192).await;
+    app.hypervisor("node2", 8, 65536).await;
+    let _cloud = app.run_cloud("node1");
+    let image = app.image(PROJECT_A, Visibility::Public).await;
+    let anet = app.network(ADMIN_PROJECT, "anet", 3).await;
+    let mut body = create_body("pinned", &image, &anet);
+    body["server"]["host"] = json!("node1");
+    app.expect(400, Some("2.73"), "POST", "/servers", ADMIN, Some(&body))
+        .await;
+    let id = create(&app, ADMIN, &body).await;
+    let s = app.wait_status(ADMIN, &id, "ACTIVE").await;
+    // Least loaded would have been node2.
+    assert_eq!(s["OS-EXT-SRV-ATTR:host"], "node1");
+    body["server"]["host"] = json!("node9");
+    app.expect(400, MV, "POST", "/servers", ADMIN, Some(&body))
+        .await;
+    let net = app.network(PROJECT_A, "net1", 1).await;
+    let mut body = create_body("mine", &image, &net);
+    body["server"]["hypervisor_hostname"] = json!("node1");
+    app.expect(403, MV, "POST", "/servers", ALICE, Some(&body))
+        .await;
+    assert_eq!(app.server_count().await, 1);
+}

@@ -11,7 +11,7 @@ use super::server_input::*;
 use crate::lifecycle::{record_action, request_id};
 use crate::quota;
 use crate::server::{
-    PowerIntent, PowerState, RebootRequest, Server, ServerGroup, TaskState, VmState,
+    Hypervisor, PowerIntent, PowerState, RebootRequest, Server, ServerGroup, TaskState, VmState,
 };
 use crate::Compute;
 use axum::extract::State;
@@ -70,6 +70,18 @@ pub async fn create(
         "compute:servers:create",
         &Target::new("server", "").project(&project),
     )?;
+    if let Some(h) = &req.requested_host {
+        authorize(
+            &caller,
+            "compute:servers:create:requested_destination",
+            &Target::new("server", "").project(&project),
+        )?;
+        if c.store.get::<Hypervisor>(h).await?.is_none() {
+            return Err(ApiError::bad_request(format!(
+                "Compute host {h} could not be found."
+            )));
+        }
+    }
     let resolved = resolve(&c, &caller, &req).await?;
     let request = request_id();
     let reservation = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -170,6 +182,7 @@ pub async fn create(
             reboot: RebootRequest::default(),
             deleting: false,
             snapshots: Vec::new(),
+            requested_host: req.requested_host.clone(),
             host: None,
             vm_state: VmState::Building,
             task_state: Some(TaskState::Scheduling),
