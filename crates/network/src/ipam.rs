@@ -198,8 +198,8 @@ pub enum PoolError {
     OutOfBounds(String, String),
     /// Two pools share addresses.
     Overlap,
-    /// The gateway lies inside a pool.
-    Gateway(String),
+    /// The gateway lies inside a pool (gateway, `start-end`).
+    Gateway(String, String),
 }
 
 /// Parses and checks pools against the subnet: well-formed, ordered, inside the
@@ -231,8 +231,12 @@ pub fn check_pools(
         return Err(PoolError::Overlap);
     }
     if let Some(g) = gateway {
-        if out.iter().any(|(s, e)| g >= *s && g <= *e) {
-            return Err(PoolError::Gateway(format_ip(cidr.version, g)));
+        if let Some((s, e)) = out.iter().find(|(s, e)| g >= *s && g <= *e) {
+            let v = cidr.version;
+            return Err(PoolError::Gateway(
+                format_ip(v, g),
+                format!("{}-{}", format_ip(v, *s), format_ip(v, *e)),
+            ));
         }
     }
     Ok(out)
@@ -349,7 +353,10 @@ mod tests {
         );
         assert_eq!(
             check_pools(&c, &[p("10.0.0.1", "10.0.0.9")], gw),
-            Err(PoolError::Gateway("10.0.0.1".into()))
+            Err(PoolError::Gateway(
+                "10.0.0.1".into(),
+                "10.0.0.1-10.0.0.9".into()
+            ))
         );
         assert!(matches!(
             check_pools(&c, &[p("fd00::1", "fd00::2")], gw),

@@ -325,15 +325,6 @@ pub fn same_rule(a: &SecurityGroupRule, b: &CheckedRule) -> bool {
         && a.remote_group_id == b.remote_group_id
 }
 
-/// The address version of a rule's ethertype.
-pub fn ethertype_version(ethertype: &str) -> u8 {
-    if ethertype == "IPv6" {
-        6
-    } else {
-        4
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -363,3 +363,49 @@ async fn bootstrap_defaults_are_idempotent() {
     assert_eq!(groups.len(), 1);
     assert_eq!(groups[0].value.name, "default");
 }
+
+#[tokio::test]
+async fn an_address_held_where_the_listing_cannot_see_it_is_refused_by_the_store() {
+    // Another process's port is simulated by one the network's port list does not
+    // show (filed under another network) that holds 10.0.0.3's unique key: the
+    // allocation picks 10.0.0.3, the store refuses it, every retry too, and the
+    // client gets a 409 with nothing stored.
+    let app = App::new().await;
+    let nid = s(&app.network(ALICE, "n").await["id"]).to_string();
+    let sid = s(&app.subnet(ALICE, &nid, "10.0.0.0/24").await["id"]).to_string();
+    let p = app.port(ALICE, &nid).await;
+    let mut ghost: Port = app
+        .store
+        .store
+        .get::<Port>(s(&p["id"]))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    app.expect(
+        204,
+        "DELETE",
+        &format!("/ports/{}", s(&p["id"])),
+        ALICE,
+        None,
+    )
+    .await;
+    ghost.id = "ghost".into();
+    ghost.network_id = "elsewhere".into();
+    ghost.fixed_ips[0].subnet_id = sid.clone();
+    let mut tx = app.store.store.begin().await.unwrap();
+    tx.create(&ghost).await.unwrap();
+    tx.commit().await.unwrap();
+    let before = app.store.store.revision();
+    let t = app
+        .error_type(
+            409,
+            "POST",
+            "/ports",
+            ALICE,
+            Some(&json!({"port": {"network_id": nid}})),
+        )
+        .await;
+    assert_eq!(t, "IpAddressGenerationFailure");
+    assert_eq!(app.store.store.revision(), before);
+}

@@ -69,6 +69,25 @@ async fn defaults_follow_neutron() {
         dhcp["ports"][0]["fixed_ips"][1],
         json!({"subnet_id": sub2["id"], "ip_address": "10.0.1.2"})
     );
+    // A deleted DHCP port comes back at once, on the same addresses.
+    let old = s(&dhcp["ports"][0]["id"]).to_string();
+    app.expect(204, "DELETE", &format!("/ports/{old}"), ALICE, None)
+        .await;
+    let again = app
+        .expect(
+            200,
+            "GET",
+            &format!("/ports?device_owner=network:dhcp&network_id={nid}"),
+            ALICE,
+            None,
+        )
+        .await;
+    assert_eq!(again["ports"].as_array().unwrap().len(), 1);
+    assert_ne!(again["ports"][0]["id"], old.as_str());
+    assert_eq!(
+        again["ports"][0]["fixed_ips"],
+        dhcp["ports"][0]["fixed_ips"]
+    );
     // Turning DHCP off on both removes the DHCP port.
     for id in [&sub["id"], &sub2["id"]] {
         let body = json!({"subnet": {"enable_dhcp": false}});

@@ -7,10 +7,13 @@
 
 pub mod common;
 pub mod discovery;
+pub mod list;
 pub mod networks;
+pub mod port_attrs;
 pub mod ports;
 pub mod rules;
 pub mod security_groups;
+pub mod subnet_attrs;
 pub mod subnets;
 pub mod tags;
 pub mod views;

@@ -6,12 +6,13 @@
 
 use super::common::*;
 use super::networks;
+use super::port_attrs::*;
 use super::views;
 use crate::access::{self, authorize_on};
-use crate::alloc::{self, IpRequest};
+use crate::alloc;
 use crate::error::{Fault, Kind, NResult};
 use crate::secgroups;
-use crate::types::{AddressPair, Network, Port, SecurityGroup};
+use crate::types::{AddressPair, Network, Port, OWNER_DHCP};
 use crate::Networking;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -22,8 +23,8 @@ use nimbus_api::auth::{Auth, Principal};
 use nimbus_api::body::JsonBody;
 use nimbus_api::links::PublicUrl;
 use nimbus_api::query::Query;
-use nimbus_store::{Store, StoreError, Tx, Versioned};
-use serde_json::{json, Map, Value};
+use nimbus_store::{Store, StoreError, Versioned};
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 const READ_ONLY: &[&str] = &[
@@ -37,8 +38,8 @@ const READ_ONLY: &[&str] = &[
     "ip_allocation",
 ];
 
-/// Neutron's limit of allowed address pairs per port.
-const MAX_PAIRS: usize = 10;
+/// How often a port's addresses are allocated again after another process took one.
+const ALLOCATION_ATTEMPTS: usize = 5;
 
 pub async fn load(store: &Store, id: &str) -> NResult<Versioned<Port>> {
     store
@@ -79,151 +80,6 @@ pub async fn show(
     let p = load(&net.store, &id).await?;
     authorize_port(&caller, "network:get_port", &p.value)?;
     Ok(Json(one("port", views::port(&p.value, p.revision), &q)))
-}
-
-fn fixed_ips(obj: &Map<String, Value>) -> NResult<Option<Vec<IpRequest>>> {
-    let Some(v) = obj.get("fixed_ips") else {
-        return Ok(None);
-    };
-    let items = v
-        .as_array()
-        .ok_or_else(|| Fault::invalid(format!("Invalid data format for fixed IP: '{v}'")))?;
-    items
-        .iter()
-        .map(|i| {
-            let bad = || Fault::invalid(format!("Invalid data format for fixed IP: '{i}'"));
-            let o = i.as_object().ok_or_else(bad)?;
-            if o.keys().any(|k| k != "subnet_id" && k != "ip_address") {
-                return Err(bad());
-            }
-            let field = |k: &str| match o.get(k) {
-                None => Ok(None),
-                Some(Value::String(s)) if !s.contains('\0') => Ok(Some(s.clone())),
-                Some(_) => Err(bad()),
-            };
-            Ok(IpRequest {
-                subnet_id: field("subnet_id")?,
-                ip_address: field("ip_address")?,
-            })
-        })
-        .collect::<NResult<Vec<_>>>()
-        .map(Some)
-}
-
-/// An allowed address pair as requested: address or CIDR, and the MAC if given.
-type PairRequest = (String, Option<String>);
-
-fn address_pairs(obj: &Map<String, Value>) -> NResult<Option<Vec<PairRequest>>> {
-    let Some(v) = obj.get("allowed_address_pairs") else {
-        return Ok(None);
-    };
-    let items = v.as_array().ok_or_else(|| {
-        Fault::bad(
-            "AllowedAddressPairsMissingIP",
-            format!("Allowed address pairs must be a list: '{v}'"),
-        )
-    })?;
-    if items.len() > MAX_PAIRS {
-        return Err(Fault::bad(
-            "AllowedAddressPairExhausted",
-            format!("The number of allowed address pair exceeds the maximum {MAX_PAIRS}."),
-        ));
-    }
-    let mut out: Vec<PairRequest> = Vec::new();
-    for i in items {
-        let o = i.as_object().ok_or_else(|| {
-            Fault::bad(
-                "AllowedAddressPairsMissingIP",
-                "AllowedAddressPair must contain ip_address",
-            )
-        })?;
-        if let Some(k) = o.keys().find(|k| *k != "ip_address" && *k != "mac_address") {
-            return Err(Fault::invalid(format!("Unrecognized attribute(s) '{k}'")));
-        }
-        let ip = match o.get("ip_address") {
-            Some(Value::String(s)) => s.clone(),
-            _ => {
-                return Err(Fault::bad(
-                    "AllowedAddressPairsMissingIP",
-                    "AllowedAddressPair must contain ip_address",
-                ))
-            }
-        };
-        if ipam::parse_ip(&ip).is_none() && secgroups::normalized_cidr(&ip).is_none() {
-            return Err(Fault::invalid(format!(
-                "'{ip}' is not a valid IP address or CIDR"
-            )));
-        }
-        let mac = match o.get("mac_address") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(m)) => Some(
-                alloc::normalize_mac(m)
-                    .ok_or_else(|| Fault::invalid(format!("'{m}' is not a valid MAC address")))?,
-            ),
-            Some(other) => {
-                return Err(Fault::invalid(format!(
-                    "'{other}' is not a valid MAC address"
-                )))
-            }
-        };
-        let entry = (ip, mac);
-        if out.contains(&entry) {
-            return Err(Fault::bad(
-                "DuplicateAddressPairInRequest",
-                format!(
-                    "Request contains duplicate address pair: mac_address {:?} ip_address {}.",
-                    entry.1, entry.0
-                ),
-            ));
-        }
-        out.push(entry);
-    }
-    Ok(Some(out))
-}
-
-use crate::ipam;
-
-/// The security groups a port of `project_id` may use: owned by that project.
-async fn check_groups(
-    tx: &mut Tx<'_>,
-    caller: &Principal,
-    project_id: &str,
-    ids: &[String],
-) -> NResult<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
-    for id in ids {
-        let g = tx.get::<SecurityGroup>(id).await?.map(|v| v.value);
-        match g {
-            Some(g) if g.project_id == project_id || caller.is_cloud_admin() => {
-                if !out.contains(&g.id) {
-                    out.push(g.id);
-                }
-            }
-            _ => return Err(Fault::not_found(Kind::SecurityGroup, id)),
-        }
-    }
-    Ok(out)
-}
-
-fn mac_in_use(network_id: &str, mac: &str) -> Fault {
-    Fault::conflict(
-        "MacAddressInUse",
-        format!("Unable to complete operation for network {network_id}. The mac address {mac} is in use."),
-    )
-}
-
-fn no_security_with_groups() -> Fault {
-    Fault::bad(
-        "PortSecurityAndIPRequiredForSecurityGroups",
-        "Port security must be enabled and port must have an IP address in order to use security groups.",
-    )
-}
-
-fn pairs_need_security() -> Fault {
-    Fault::conflict(
-        "AddressPairAndPortSecurityRequired",
-        "Port Security must be enabled in order to have allowed address pairs on a port.",
-    )
 }
 
 /// Whether non-admins may put ports on the network.
@@ -340,58 +196,67 @@ pub async fn create(
     let admin_state_up = boolean(obj, "admin_state_up")?.unwrap_or(true);
     let tags = tags(obj)?;
 
-    let mut tx = net.store.begin().await?;
-    let ports = alloc::ports_in(&mut tx, &network.id).await?;
-    let mac = match requested_mac {
-        Some(m) if ports.iter().any(|p| p.mac_address == m) => {
-            return Err(mac_in_use(&network.id, &m))
+    // Another process may take an address or MAC between our read and our write:
+    // the store's unique keys refuse the second holder, and we allocate again.
+    let mut attempt = 0;
+    let (tx, port, revision) = loop {
+        attempt += 1;
+        let mut tx = net.store.begin().await?;
+        let ports = alloc::ports_in(&mut tx, &network.id).await?;
+        let mac = match &requested_mac {
+            Some(m) if ports.iter().any(|p| &p.mac_address == m) => {
+                return Err(mac_in_use(&network.id, m))
+            }
+            Some(m) => m.clone(),
+            None => alloc::new_mac(&ports),
+        };
+        let fixed_ips = alloc::allocate_in(&mut tx, &network, requests.as_deref(), None).await?;
+        let security_groups = match (security, &groups) {
+            (false, _) => Vec::new(),
+            (true, Some(ids)) => check_groups(&mut tx, &caller, &project_id, ids).await?,
+            (true, None) => vec![secgroups::ensure_default_in(&mut tx, &project_id).await?.id],
+        };
+        let allowed_address_pairs = pairs
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(ip, m)| AddressPair {
+                ip_address: ip,
+                mac_address: m.unwrap_or_else(|| mac.clone()),
+            })
+            .collect();
+        let now = Utc::now();
+        let port = Port {
+            id: id.clone(),
+            project_id: project_id.clone(),
+            network_id: network.id.clone(),
+            name: name.clone(),
+            description: description.clone(),
+            mac_address: mac,
+            fixed_ips,
+            device_id: device_id.clone(),
+            device_owner: device_owner.clone(),
+            admin_state_up,
+            security_groups,
+            port_security_enabled: security,
+            allowed_address_pairs,
+            tags: tags.clone(),
+            host: host.clone(),
+            status: "DOWN".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        match tx.create(&port).await {
+            Ok(revision) => break (tx, port, revision),
+            Err(StoreError::Conflict { .. }) if attempt < ALLOCATION_ATTEMPTS => continue,
+            Err(StoreError::Conflict { .. }) => {
+                return Err(Fault::conflict(
+                    "IpAddressGenerationFailure",
+                    format!("Unable to allocate an address on network {} after {ALLOCATION_ATTEMPTS} attempts; retry.", network.id),
+                ))
+            }
+            Err(e) => return Err(e.into()),
         }
-        Some(m) => m,
-        None => alloc::new_mac(&ports),
-    };
-    let fixed_ips = alloc::allocate_in(&mut tx, &network, requests.as_deref(), None).await?;
-    let security_groups = match (security, groups) {
-        (false, _) => Vec::new(),
-        (true, Some(ids)) => check_groups(&mut tx, &caller, &project_id, &ids).await?,
-        (true, None) => vec![secgroups::ensure_default_in(&mut tx, &project_id).await?.id],
-    };
-    let allowed_address_pairs = pairs
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(ip, m)| AddressPair {
-            ip_address: ip,
-            mac_address: m.unwrap_or_else(|| mac.clone()),
-        })
-        .collect();
-    let now = Utc::now();
-    let port = Port {
-        id,
-        project_id,
-        network_id: network.id.clone(),
-        name,
-        description,
-        mac_address: mac,
-        fixed_ips,
-        device_id,
-        device_owner,
-        admin_state_up,
-        security_groups,
-        port_security_enabled: security,
-        allowed_address_pairs,
-        tags,
-        host,
-        status: "DOWN".into(),
-        created_at: now,
-        updated_at: now,
-    };
-    let revision = match tx.create(&port).await {
-        Err(StoreError::Conflict { .. }) => {
-            return Err(Fault::conflict(
-                "IpAddressAlreadyAllocated",
-                "An address or MAC of this port was taken concurrently; retry.",
-            ))
-        }
-        other => other?,
     };
     commit_audited(tx, &caller, "network.port.create", "port", &port.id).await?;
     Ok((
@@ -551,6 +416,13 @@ pub async fn delete(
         Err(StoreError::NotFound { .. }) => return Err(Fault::not_found(Kind::Port, &id)),
         other => other?,
     };
+    // A network with DHCP always has its DHCP port: a deleted one comes back at
+    // once (as Neutron's DHCP agent recreates it).
+    if current.value.device_owner == OWNER_DHCP {
+        if let Some(n) = tx.get::<Network>(&current.value.network_id).await? {
+            alloc::sync_dhcp_in(&mut tx, &n.value).await?;
+        }
+    }
     commit_audited(tx, &caller, "network.port.delete", "port", &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,12 +7,13 @@
 
 use super::common::*;
 use super::networks;
+use super::subnet_attrs::*;
 use super::views;
 use crate::access::{self, authorize_on};
 use crate::alloc;
 use crate::error::{Fault, Kind, NResult};
-use crate::ipam::{self, Cidr, CidrError, PoolError};
-use crate::types::{AllocationPool, HostRoute, Network, Port, Subnet, OWNER_DHCP};
+use crate::ipam::{self, Cidr};
+use crate::types::{Network, Port, Subnet, OWNER_DHCP};
 use crate::Networking;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -24,13 +25,9 @@ use nimbus_api::body::JsonBody;
 use nimbus_api::links::PublicUrl;
 use nimbus_api::query::Query;
 use nimbus_store::{Store, Versioned};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// Neutron's `max_dns_nameservers` and `max_subnet_host_routes`.
-const MAX_DNS: usize = 5;
-const MAX_ROUTES: usize = 20;
 
 const READ_ONLY: &[&str] = &[
     "id",
@@ -111,164 +108,6 @@ pub async fn show(
     let s = load(&net.store, &id).await?;
     authorize_subnet(&net.store, &caller, "network:get_subnet", &s.value).await?;
     Ok(Json(one("subnet", views::subnet(&s.value, s.revision), &q)))
-}
-
-fn parse_cidr(v: &str) -> NResult<Cidr> {
-    match Cidr::parse(v) {
-        Ok(c) => Ok(c),
-        Err(CidrError::HostBits { recommended }) => Err(Fault::invalid(format!(
-            "'{v}' isn't a recognized IP subnet cidr, '{recommended}' is recommended"
-        ))),
-        Err(CidrError::Invalid) => Err(Fault::invalid(format!("'{v}' is not a valid IP subnet"))),
-    }
-}
-
-/// The gateway: `None` absent, `Some(None)` explicitly none, else checked to be a
-/// usable address of the subnet.
-fn gateway(obj: &Map<String, Value>, cidr: &Cidr) -> NResult<Option<Option<u128>>> {
-    match nullable_string(obj, "gateway_ip", MAX_NAME)? {
-        None => Ok(None),
-        Some(None) => Ok(Some(None)),
-        Some(Some(g)) => {
-            let (v, a) = ipam::parse_ip(&g)
-                .ok_or_else(|| Fault::invalid(format!("'{g}' is not a valid IP address")))?;
-            let (lo, hi) = cidr.usable();
-            if v != cidr.version || a < lo || a > hi {
-                return Err(Fault::invalid(format!(
-                    "Gateway is not valid on subnet: {g} is not a usable address of {cidr}"
-                )));
-            }
-            Ok(Some(Some(a)))
-        }
-    }
-}
-
-fn pools_from(obj: &Map<String, Value>) -> NResult<Option<Vec<(String, String)>>> {
-    let Some(v) = obj.get("allocation_pools") else {
-        return Ok(None);
-    };
-    let items = v
-        .as_array()
-        .ok_or_else(|| Fault::invalid(format!("Invalid data format for IP pool: '{v}'")))?;
-    items
-        .iter()
-        .map(|p| {
-            let o = p
-                .as_object()
-                .filter(|o| o.len() == 2)
-                .ok_or_else(|| Fault::invalid(format!("Invalid data format for IP pool: '{p}'")))?;
-            match (o.get("start"), o.get("end")) {
-                (Some(Value::String(s)), Some(Value::String(e))) => Ok((s.clone(), e.clone())),
-                _ => Err(Fault::invalid(format!(
-                    "Invalid data format for IP pool: '{p}'"
-                ))),
-            }
-        })
-        .collect::<NResult<Vec<_>>>()
-        .map(Some)
-}
-
-fn check_pools(
-    cidr: &Cidr,
-    pools: &[(String, String)],
-    gw: Option<u128>,
-) -> NResult<Vec<(u128, u128)>> {
-    ipam::check_pools(cidr, pools, gw).map_err(|e| match e {
-        PoolError::Invalid(a) => Fault::invalid(format!(
-            "'{a}' is not a valid IP address of the subnet's version"
-        )),
-        PoolError::Reversed(s, e) => Fault::bad(
-            "InvalidAllocationPool",
-            format!("The allocation pool {s}-{e} spans beyond the subnet cidr {cidr}."),
-        ),
-        PoolError::OutOfBounds(s, e) => Fault::bad(
-            "OutOfBoundsAllocationPool",
-            format!("The allocation pool {s}-{e} spans beyond the subnet cidr {cidr}."),
-        ),
-        PoolError::Overlap => Fault::bad(
-            "OverlappingAllocationPools",
-            format!("Found overlapping allocation pools for subnet {cidr}."),
-        ),
-        PoolError::Gateway(g) => Fault::conflict(
-            "GatewayConflictWithAllocationPools",
-            format!("Gateway ip {g} conflicts with allocation pool."),
-        ),
-    })
-}
-
-fn to_pools(version: u8, pools: &[(u128, u128)]) -> Vec<AllocationPool> {
-    pools
-        .iter()
-        .map(|(s, e)| AllocationPool {
-            start: ipam::format_ip(version, *s),
-            end: ipam::format_ip(version, *e),
-        })
-        .collect()
-}
-
-fn dns(obj: &Map<String, Value>, version: u8) -> NResult<Option<Vec<String>>> {
-    let Some(list) = string_list(obj, "dns_nameservers")? else {
-        return Ok(None);
-    };
-    if list.len() > MAX_DNS {
-        return Err(Fault::bad("DNSNameServersExhausted", format!("Unable to complete operation for the subnet. The number of DNS nameservers exceeds the limit {MAX_DNS}.")));
-    }
-    let mut out: Vec<String> = Vec::new();
-    for d in list {
-        match ipam::parse_ip(&d) {
-            Some((v, a)) if v == version => {
-                let c = ipam::format_ip(v, a);
-                if out.contains(&c) {
-                    return Err(Fault::invalid(format!("Duplicate nameserver '{d}'")));
-                }
-                out.push(c);
-            }
-            _ => {
-                return Err(Fault::invalid(format!(
-                    "'{d}' is not a valid nameserver for this subnet"
-                )))
-            }
-        }
-    }
-    Ok(Some(out))
-}
-
-fn routes(obj: &Map<String, Value>, version: u8) -> NResult<Option<Vec<HostRoute>>> {
-    let Some(v) = obj.get("host_routes") else {
-        return Ok(None);
-    };
-    let items = v
-        .as_array()
-        .ok_or_else(|| Fault::invalid(format!("'{v}' is not a list")))?;
-    if items.len() > MAX_ROUTES {
-        return Err(Fault::bad("HostRoutesExhausted", format!("Unable to complete operation for the subnet. The number of host routes exceeds the limit {MAX_ROUTES}.")));
-    }
-    let mut out: Vec<HostRoute> = Vec::new();
-    for r in items {
-        let bad = || Fault::invalid(format!("Invalid data format for hostroute: '{r}'"));
-        let o = r.as_object().filter(|o| o.len() == 2).ok_or_else(bad)?;
-        let (Some(Value::String(d)), Some(Value::String(n))) =
-            (o.get("destination"), o.get("nexthop"))
-        else {
-            return Err(bad());
-        };
-        let dest = parse_cidr(d)?;
-        let hop = ipam::parse_ip(n).ok_or_else(bad)?;
-        if dest.version != version || hop.0 != version {
-            return Err(Fault::invalid(format!(
-                "Host route {d} via {n} is not of IP version {version}"
-            )));
-        }
-        let route = HostRoute {
-            destination: dest.to_string(),
-            nexthop: ipam::format_ip(hop.0, hop.1),
-        };
-        if out.contains(&route) {
-            return Err(Fault::invalid(format!("Duplicate hostroute '{r}'")));
-        }
-        out.push(route);
-    }
-    Ok(Some(out))
 }
 
 /// `POST /v2.0/subnets`
@@ -492,7 +331,10 @@ pub async fn update(
         if let Some(p) = holder {
             return Err(Fault::conflict(
                 "GatewayIpInUse",
-                format!("Gateway ip {g} is in use by port {}", p.value.id),
+                format!(
+                    "Current gateway ip {g} already in use by port {}. Unable to update.",
+                    p.value.id
+                ),
             ));
         }
     }

@@ -4,7 +4,7 @@
 //! attributes of the extensions listed in `/extensions`.
 
 use super::common::time;
-use crate::ipam;
+
 use crate::secgroups::{self, normalized_cidr};
 use crate::types::{Network, Port, SecurityGroup, SecurityGroupRule, Subnet};
 use serde_json::{json, Value};
@@ -147,9 +147,4 @@ pub fn security_group(
         "updated_at": time(&g.updated_at),
         "revision_number": revision,
     })
-}
-
-/// An address in canonical form for display and comparison.
-pub fn canonical(ip: &str) -> String {
-    ipam::canonical_ip(ip).unwrap_or_else(|| ip.to_string())
 }
