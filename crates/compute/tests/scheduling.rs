@@ -326,7 +326,7 @@ async fn two_servers_created_together_do_not_share_the_last_slot() {
     let app = App::new().await;
     // Room for exactly one SCS-1V-4 (4096 MiB).
     app.hypervisor("node1", 8, 6000).await;
-    let _cloud = app.run_cloud("node1");
+    let cloud = app.run_cloud("node1");
     let image = app.image(PROJECT_A, Visibility::Public).await;
     let net = app.network(PROJECT_A, "net1", 1).await;
     let mut body = create_body("pair", &image, &net);
@@ -373,6 +373,24 @@ async fn two_servers_created_together_do_not_share_the_last_slot() {
         .expect(200, MV, "GET", "/os-hypervisors", ADMIN, None)
         .await;
     assert_eq!(hv["hypervisors"][0]["state"], "down");
+    // With its host down (and no agent left), deleting the ACTIVE server is done
+    // by the API at once.
+    drop(cloud);
+    let list = app
+        .expect(200, MV, "GET", "/servers/detail?status=ACTIVE", ALICE, None)
+        .await;
+    let active = list["servers"][0]["id"].as_str().unwrap().to_string();
+    app.expect(
+        204,
+        MV,
+        "DELETE",
+        &format!("/servers/{active}"),
+        ALICE,
+        None,
+    )
+    .await;
+    app.expect(404, MV, "GET", &format!("/servers/{active}"), ALICE, None)
+        .await;
 }
 
 #[tokio::test]
