@@ -211,6 +211,7 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("compute:os-quota-sets:delete", ADMIN),
     ("compute:limits", ANYONE),
     ("compute:os-hypervisors", ADMIN_OR_READER),
+    ("compute:os-services:list", ADMIN_OR_READER),
     ("compute:os-availability-zone:list", ANYONE),
     ("compute:os-availability-zone:detail", ADMIN_OR_READER),
     // Image (Glance v2). Reads need only sight of the image: its owner project, a

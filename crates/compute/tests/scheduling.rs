@@ -304,6 +304,14 @@ async fn hypervisors_and_zones() {
         .await;
     app.expect(404, Some("2.1"), "GET", "/os-hypervisors/7", ADMIN, None)
         .await;
+    let services = app
+        .expect(200, MV, "GET", "/os-services", ADMIN, None)
+        .await;
+    assert_eq!(services["services"][0]["binary"], "nova-compute");
+    assert_eq!(services["services"][0]["host"], "node1");
+    assert_eq!(services["services"][0]["state"], "up");
+    app.expect(403, MV, "GET", "/os-services", ALICE, None)
+        .await;
     let az = app
         .expect(200, MV, "GET", "/os-availability-zone", ALICE, None)
         .await;

@@ -167,6 +167,7 @@ pub fn router(compute: Arc<Compute>) -> Router {
             get(hypervisors::statistics),
         )
         .route(&r("/os-hypervisors/{id}"), get(hypervisors::show))
+        .route(&r("/os-services"), get(hypervisors::services))
         .route(&r("/os-availability-zone"), get(hypervisors::zones))
         .route(
             &r("/os-availability-zone/detail"),
