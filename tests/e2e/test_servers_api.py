@@ -64,6 +64,7 @@ def test_bad_input_is_400_and_leaves_nothing(nimbus, tmp_path):
 def test_hypervisors_zones_groups_and_limits(nimbus):
     admin = nimbus.admin_cli()
     admin.json("hypervisor", "list")
+    admin.json("compute", "service", "list")
     zones = admin.json("availability", "zone", "list", "--compute")
     assert [z["Zone Name"] for z in zones] == ["nova"]
     group = admin.json("server", "group", "create", "--policy", "anti-affinity", unique("grp"))
