@@ -238,14 +238,15 @@ async fn bind(store: &Store, id: &str, host: Option<&str>) -> nimbus_store::Resu
         })
         .await?;
     let written = done.is_some_and(|(_, w)| w);
-    if written && host.is_none() {
+    if written {
+        // The scheduling step of the `create` action, as Nova's conductor logs it.
         let mut tx = store.begin().await?;
         finish_action(
             &mut tx,
             id,
             "create",
             "conductor_schedule_and_build_instances",
-            false,
+            host.is_some(),
         )
         .await?;
         tx.commit().await?;

@@ -173,6 +173,20 @@ async fn quota_exceeded_is_403_and_stores_nothing() {
         Some(&json!({"quota_set": {"instances": 100}})),
     )
     .await;
+    app.expect(
+        200,
+        MV,
+        "PUT",
+        &format!("/os-quota-sets/{PROJECT_A}"),
+        ADMIN,
+        Some(&json!({"quota_set": {"metadata_items": 1}})),
+    )
+    .await;
+    let mut body = create_body("meta", &image, &net);
+    body["server"]["metadata"] = json!({"a": "1", "b": "2"});
+    app.expect(403, MV, "POST", "/servers", ALICE, Some(&body))
+        .await;
+    assert_eq!(app.server_count().await, 0);
     create(&app, ALICE, &create_body("one", &image, &net)).await;
     let r = app
         .at(

@@ -463,7 +463,16 @@ async fn create_image_and_lock() {
         )
         .await;
     assert_eq!(shown["instanceAction"]["action"], "create");
-    assert!(shown["instanceAction"]["events"].is_array());
+    let events = shown["instanceAction"]["events"].as_array().unwrap();
+    let scheduled = events
+        .iter()
+        .find(|e| e["event"] == "conductor_schedule_and_build_instances")
+        .expect("the scheduler's event");
+    assert_eq!(scheduled["result"], "Success");
+    assert!(
+        scheduled.get("traceback").is_none(),
+        "tracebacks are admin-only"
+    );
     let paged = app
         .expect(
             200,

@@ -89,6 +89,13 @@ pub async fn create(
     let mut tx = c.store.begin().await?;
     let limits = quota::limits(&mut tx, &project).await?;
     let used = quota::usage(&mut tx, &project).await?;
+    let meta_limit = limits.limit("metadata_items");
+    if meta_limit >= 0 && req.metadata.len() as i64 > meta_limit {
+        return Err(ApiError::forbidden(format!(
+            "Quota exceeded for metadata_items: maximum number of metadata items exceeds \
+             {meta_limit}"
+        )));
+    }
     let count = quota::fit_servers(
         &limits,
         &used,
