@@ -143,6 +143,13 @@ pub async fn attach(
     check_stopped(&caller, &server, "attach_interface")?;
     let port = match what {
         Attach::Port(p) => {
+            let taken = tx
+                .get::<Port>(&p)
+                .await?
+                .is_none_or(|cur| !cur.value.device_id.is_empty());
+            if taken {
+                return Err(ApiError::conflict(format!("Port {p} is still in use.")));
+            }
             server.user_ports.push(p.clone());
             c.networking
                 .bind_port_in(&mut tx, &p, &id, OWNER_COMPUTE)

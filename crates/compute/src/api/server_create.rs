@@ -26,7 +26,7 @@ use nimbus_api::microversion::Microversion;
 use nimbus_api::policy::{authorize, Target};
 use nimbus_api::{ApiError, ApiResult};
 use nimbus_image::types::Status as ImageStatus;
-use nimbus_network::types::OWNER_COMPUTE;
+use nimbus_network::types::{Port, OWNER_COMPUTE};
 use nimbus_network::PortRequest;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -108,6 +108,12 @@ pub async fn create(
         Some(id) => tx.get::<ServerGroup>(id).await?,
         None => None,
     };
+    if let (Some(id), None) = (&req.group, &group) {
+        // Deleted since it was looked up.
+        return Err(ApiError::bad_request(format!(
+            "Instance group {id} could not be found."
+        )));
+    }
     if let Some(g) = &group {
         let limit = limits.limit("server_group_members");
         if limit >= 0 && g.value.members.len() as i64 + i64::from(count) > limit {
@@ -132,6 +138,14 @@ pub async fn create(
         for nic in &resolved.nics {
             let port = match nic {
                 Nic::Port(p) => {
+                    // Checked again here: another create may have taken it since.
+                    let taken = tx
+                        .get::<Port>(p)
+                        .await?
+                        .is_none_or(|cur| !cur.value.device_id.is_empty());
+                    if taken {
+                        return Err(ApiError::conflict(format!("Port {p} is still in use.")));
+                    }
                     user_ports.push(p.clone());
                     c.networking
                         .bind_port_in(&mut tx, p, &id, OWNER_COMPUTE)
