@@ -441,3 +441,31 @@ async fn admins_may_name_the_host_from_2_74() {
         .await;
     assert_eq!(app.server_count().await, 1);
 }
+
+#[tokio::test]
+async fn a_server_that_got_no_host_takes_no_power_actions() {
+    let app = App::new().await;
+    app.hypervisor("node1", 1, 1024).await;
+    let _cloud = app.run_cloud("node1");
+    let image = app.image(PROJECT_A, Visibility::Public).await;
+    let net = app.network(PROJECT_A, "net1", 1).await;
+    // SCS-1V-4 needs 4096 MiB: no host fits.
+    let id = create(&app, ALICE, &create_body("big", &image, &net)).await;
+    app.wait_status(ALICE, &id, "ERROR").await;
+    let path = format!("/servers/{id}/action");
+    for body in [
+        json!({"reboot": {"type": "HARD"}}),
+        json!({"os-stop": null}),
+    ] {
+        let r = app.at(MV, "POST", &path, ALICE, Some(&body)).await;
+        assert_eq!(r.code(), 409, "{body}: {}", r.text());
+        assert_eq!(
+            r.json()["conflictingRequest"]["message"],
+            format!("Instance {id} is not ready")
+        );
+    }
+    let s = app
+        .expect(200, MV, "GET", &format!("/servers/{id}"), ALICE, None)
+        .await;
+    assert_eq!(s["server"]["status"], "ERROR");
+}
