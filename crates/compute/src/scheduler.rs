@@ -256,3 +256,109 @@ async fn bind(store: &Store, id: &str, host: Option<&str>) -> nimbus_store::Resu
     }
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Flavor;
+
+    fn server(id: &str, host: Option<&str>) -> Server {
+        Server {
+            id: id.into(),
+            host: host.map(str::to_string),
+            flavor: Flavor {
+                vcpus: 1,
+                ram: 1024,
+                disk: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn room(host: &str, ram: f64) -> Room {
+        Room {
+            host: host.into(),
+            vcpus: 8.0,
+            ram,
+            disk: 100.0,
+        }
+    }
+
+    fn group(policy: &str, members: &[&str]) -> ServerGroup {
+        ServerGroup {
+            id: "g".into(),
+            name: "g".into(),
+            project_id: "p".into(),
+            user_id: "u".into(),
+            policy: policy.into(),
+            rules: Default::default(),
+            members: members.iter().map(|m| m.to_string()).collect(),
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn least_loaded_then_policies() {
+        let rooms = [room("a", 4096.0), room("b", 8192.0), room("c", 512.0)];
+        let new = server("new", None);
+        let others = [server("m1", Some("a")), new.clone()];
+        // No group: most free RAM; "c" is too small for the flavor.
+        assert_eq!(choose(&new, &rooms, None, &others).as_deref(), Some("b"));
+        let g = group("affinity", &["m1", "new"]);
+        assert_eq!(
+            choose(&new, &rooms, Some(&g), &others).as_deref(),
+            Some("a")
+        );
+        let g = group("anti-affinity", &["m1", "new"]);
+        assert_eq!(
+            choose(&new, &rooms, Some(&g), &others).as_deref(),
+            Some("b")
+        );
+        let g = group("soft-affinity", &["m1", "new"]);
+        assert_eq!(
+            choose(&new, &rooms, Some(&g), &others).as_deref(),
+            Some("a")
+        );
+        // Soft anti-affinity prefers hosts without members, but settles for one.
+        let g = group("soft-anti-affinity", &["m1", "new"]);
+        assert_eq!(
+            choose(&new, &rooms[..1], Some(&g), &others).as_deref(),
+            Some("a")
+        );
+        let g = group("anti-affinity", &["m1", "new"]);
+        assert_eq!(choose(&new, &rooms[..1], Some(&g), &others), None);
+        // max_server_per_host lets two members share a host.
+        let mut g = group("anti-affinity", &["m1", "new"]);
+        g.rules.insert("max_server_per_host".into(), 2);
+        assert_eq!(
+            choose(&new, &rooms[..1], Some(&g), &others).as_deref(),
+            Some("a")
+        );
+        // A requested host is the only candidate.
+        let mut pinned = new.clone();
+        pinned.requested_host = Some("a".into());
+        assert_eq!(choose(&pinned, &rooms, None, &others).as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn rooms_subtract_what_is_bound() {
+        let now = Utc::now();
+        let h = Hypervisor {
+            id: "a".into(),
+            serial: 1,
+            vcpus: 4,
+            memory_mb: 4096,
+            local_gb: 10,
+            cpu_allocation_ratio: 2.0,
+            ram_allocation_ratio: 1.0,
+            disk_allocation_ratio: 1.0,
+            accelerator: "tcg".into(),
+            state: "up".into(),
+            heartbeat_at: now,
+            started_at: now,
+        };
+        let r = rooms(&[h], &[server("x", Some("a")), server("y", None)]);
+        assert_eq!((r[0].vcpus, r[0].ram, r[0].disk), (7.0, 3072.0, 9.0));
+    }
+}
