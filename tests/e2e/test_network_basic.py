@@ -139,3 +139,21 @@ def test_openstacksdk_network_proxy(nimbus):
         assert conn.network.find_network(name) is None
     finally:
         conn.close()
+
+
+def test_network_quotas_with_openstacksdk(nimbus):
+    conn = openstack.connect(auth_url=nimbus.identity_url, username="admin", password=ADMIN_PASSWORD,
+                             project_name="admin", user_domain_name="Default",
+                             project_domain_name="Default", identity_api_version="3")
+    try:
+        project = nimbus.keystone().create_project(unique("quotaproj"))
+        quota = conn.network.get_quota(project["id"])
+        assert (quota.networks, quota.ports, quota.security_groups) == (100, 500, 10)
+        conn.network.update_quota(quota, networks=7)
+        assert conn.network.get_quota(project["id"]).networks == 7
+        details = conn.network.get_quota(conn.current_project_id, details=True)
+        assert details.networks["used"] >= 1  # the bootstrap network `private`
+        conn.network.delete_quota(project["id"])
+        assert conn.network.get_quota(project["id"]).networks == 100
+    finally:
+        conn.close()

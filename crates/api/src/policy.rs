@@ -266,6 +266,14 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("network:get_security_group_rule", SEEN),
     ("network:create_security_group_rule", PROJECT_WRITE),
     ("network:delete_security_group_rule", PROJECT_WRITE),
+    // Network quotas: a project reads its own; cloud admins set them
+    ("network:get_quotas", ADMIN_OR_READER),
+    (
+        "network:get_quota",
+        &[CloudAdmin, SystemReader, ProjectReader],
+    ),
+    ("network:update_quota", ADMIN),
+    ("network:delete_quota", ADMIN),
 ];
 
 /// Roles a domain manager may grant (never `admin`).

@@ -5,7 +5,8 @@
 //!   subnets and ports to build bridges, taps and DHCP; it writes only port status.
 //! - [`ipam`]: address arithmetic; [`alloc`]: addresses, MACs and the DHCP port
 //!   inside a store transaction; [`secgroups`]: default groups and rule checks;
-//!   [`access`]: who sees what; [`bootstrap`]: the admin project's `private` network.
+//!   [`access`]: who sees what; [`quotas`]: per-project limits; [`bootstrap`]: the
+//!   admin project's `private` network.
 //! - [`api`]: the HTTP routes, in Neutron's error dialect.
 //! - [`Networking`]: the in-process API of the compute service. Ports for servers
 //!   are created inside the compute API's own transaction, so a server's addresses
@@ -17,6 +18,7 @@ pub mod api;
 pub mod bootstrap;
 pub mod error;
 pub mod ipam;
+pub mod quotas;
 pub mod secgroups;
 pub mod types;
 
@@ -279,6 +281,20 @@ async fn create_server_port_in(tx: &mut Tx<'_>, req: PortRequest) -> error::NRes
     } else {
         req.security_groups.clone()
     };
+    // Nova's answer when the project has no port left (its `PortLimitExceeded`).
+    quotas::check(tx, "port", &req.project_id, 1)
+        .await
+        .map_err(|f| {
+            if f.kind == "OverQuota" {
+                Fault::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "OverQuota",
+                    "Maximum number of ports exceeded",
+                )
+            } else {
+                f
+            }
+        })?;
     let ports = alloc::ports_in(tx, &network.id).await?;
     let now = Utc::now();
     let port = Port {

@@ -6,7 +6,8 @@
 //! (system-scoped reader), `anon` (no token). Before every single call the admin
 //! creates fresh objects of project A: `{net}` (with the subnet `{subnet}`), a port
 //! `{port}`, a security group `{sg}` with a rule `{rule}`, and the shared network
-//! `{shared}`; so updates and deletes never disturb other rows.
+//! `{shared}`; so updates and deletes never disturb other rows (project A's quotas
+//! are lifted first: the table creates more objects than the defaults allow).
 //!
 //! Statuses: 2xx allowed; 403 refused; 404 the object belongs to another project
 //! (hidden, never 403); 401 no token. Every 4xx carries a Neutron error body.
@@ -163,6 +164,23 @@ const ROWS: &[Row] = &[
         "",
         [204, 204, 403, 404, 403, 401],
     ),
+    row("GET /quotas/projecta", "", [200, 200, 200, 404, 200, 401]),
+    row(
+        "GET /quotas/projecta/details",
+        "",
+        [200, 200, 200, 404, 200, 401],
+    ),
+    row(
+        "PUT /quotas/projecta",
+        r#"{"quota": {"network": 50}}"#,
+        [200, 403, 403, 404, 403, 401],
+    ),
+    row(
+        "DELETE /quotas/projecta",
+        "",
+        [204, 403, 403, 404, 403, 401],
+    ),
+    row("GET /quotas", "", [200, 403, 403, 403, 200, 401]),
     row("GET /extensions", "", [200, 200, 200, 200, 200, 200]),
     row("GET /network", "", [200, 200, 200, 200, 200, 200]),
 ];
@@ -187,6 +205,16 @@ async fn fixtures(app: &App, n: usize) -> Vec<(&'static str, String)> {
             .unwrap()
             .to_string()
     };
+    // The table creates far more objects than the default quotas allow.
+    let unlimited = json!({"quota": {"network": -1, "subnet": -1, "port": -1, "security_group": -1, "security_group_rule": -1}});
+    app.expect(
+        200,
+        "PUT",
+        &format!("/quotas/{PROJECT_A}"),
+        ADMIN,
+        Some(&unlimited),
+    )
+    .await;
     let net = post(
         "/networks",
         json!({"network": {"name": format!("n{n}"), "project_id": PROJECT_A}}),

@@ -24,6 +24,7 @@ const RESOURCES: &[(&str, &str)] = &[
     ("port", "ports"),
     ("security_group", "security-groups"),
     ("security_group_rule", "security-group-rules"),
+    ("quota", "quotas"),
 ];
 
 pub async fn resources(url: PublicUrl) -> Json<Value> {
@@ -51,6 +52,8 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("external-net", "Neutron external network", "Adds external network attribute to network resource."),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
     ("stateful-security-group", "Stateful security group", "Indicates if the security group is stateful or not"),
+    ("quotas", "Quota management support", "Expose functions for quotas management per project"),
+    ("quota_details", "Quota details extension", "Expose functions for quotas usage statistics per project"),
     ("sorting", "Sorting support", "Enabled sorting support."),
     ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
 ];

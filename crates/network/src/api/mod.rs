@@ -11,6 +11,7 @@ pub mod list;
 pub mod networks;
 pub mod port_attrs;
 pub mod ports;
+pub mod quotas;
 pub mod rules;
 pub mod security_groups;
 pub mod subnet_attrs;
@@ -74,6 +75,14 @@ pub fn router(net: Arc<Networking>) -> Router {
             &r("/security-group-rules/{id}"),
             get(rules::show).delete(rules::delete),
         );
+    router = router
+        .route(&r("/quotas"), get(quotas::index))
+        .route(
+            &r("/quotas/{project_id}"),
+            get(quotas::show).put(quotas::update).delete(quotas::reset),
+        )
+        .route(&r("/quotas/{project_id}/default"), get(quotas::defaults))
+        .route(&r("/quotas/{project_id}/details"), get(quotas::details));
     router = tag_routes::<Network>(router, &r("/networks"));
     router = tag_routes::<Subnet>(router, &r("/subnets"));
     router = tag_routes::<Port>(router, &r("/ports"));

@@ -203,6 +203,7 @@ pub async fn create(
         target("network:create_network:router:external")?;
     }
     let mut tx = net.store.begin().await?;
+    crate::quotas::check(&mut tx, "network", &network.project_id, 1).await?;
     let revision = tx.create(&network).await?;
     commit_audited(
         tx,

@@ -246,6 +246,7 @@ pub async fn create(
             created_at: now,
             updated_at: now,
         };
+        crate::quotas::check(&mut tx, "port", &port.project_id, 1).await?;
         match tx.create(&port).await {
             Ok(revision) => break (tx, port, revision),
             Err(StoreError::Conflict { .. }) if attempt < ALLOCATION_ATTEMPTS => continue,

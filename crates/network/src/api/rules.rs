@@ -231,6 +231,7 @@ pub async fn create(
         description,
         created_at: Utc::now(),
     };
+    crate::quotas::check(&mut tx, "security_group_rule", &rule.project_id, 1).await?;
     let revision = tx.create(&rule).await?;
     commit_audited(
         tx,

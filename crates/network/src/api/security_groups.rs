@@ -163,6 +163,14 @@ pub async fn create(
         ));
     }
     let rules = secgroups::egress_rules(&group);
+    crate::quotas::check(&mut tx, "security_group", &group.project_id, 1).await?;
+    crate::quotas::check(
+        &mut tx,
+        "security_group_rule",
+        &group.project_id,
+        rules.len() as i64,
+    )
+    .await?;
     secgroups::create_in(&mut tx, &group, &rules).await?;
     let revision = tx.revision().await?;
     commit_audited(

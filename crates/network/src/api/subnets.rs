@@ -234,6 +234,7 @@ pub async fn create(
             )));
         }
     }
+    crate::quotas::check(&mut tx, "subnet", &subnet.project_id, 1).await?;
     tx.create(&subnet).await?;
     alloc::sync_dhcp_in(&mut tx, &network).await?;
     let revision = tx.revision().await?;
