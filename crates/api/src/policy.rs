@@ -175,6 +175,7 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("compute:servers:show", PROJECT_READ),
     ("compute:servers:show:host_attributes", ADMIN),
     ("compute:servers:create", PROJECT_WRITE),
+    ("compute:servers:create:requested_destination", ADMIN),
     ("compute:servers:update", PROJECT_WRITE),
     ("compute:servers:delete", PROJECT_WRITE),
     ("compute:servers:start", PROJECT_WRITE),
@@ -191,6 +192,7 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("compute:servers:ips", PROJECT_READ),
     ("compute:os-interface:index", PROJECT_READ),
     ("compute:os-interface:attach", PROJECT_WRITE),
+    ("compute:os-interface:detach", PROJECT_WRITE),
     ("compute:os-security-groups:list", PROJECT_READ),
     ("compute:os-instance-actions:index", PROJECT_READ),
     ("compute:os-instance-actions:events:details", ADMIN),
@@ -209,6 +211,7 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("compute:os-quota-sets:delete", ADMIN),
     ("compute:limits", ANYONE),
     ("compute:os-hypervisors", ADMIN_OR_READER),
+    ("compute:os-services:list", ADMIN_OR_READER),
     ("compute:os-availability-zone:list", ANYONE),
     ("compute:os-availability-zone:detail", ADMIN_OR_READER),
     // Image (Glance v2). Reads need only sight of the image: its owner project, a

@@ -20,8 +20,9 @@ use std::time::Duration;
 
 /// A hypervisor whose agent has not reported for this long is down.
 pub const HEARTBEAT_TIMEOUT_SECS: i64 = 60;
-/// How long a new server waits for a first hypervisor to come up (a fresh
-/// `nimbus serve` registers its own agent a moment after it starts serving).
+/// How long a new server waits for a first hypervisor to register (a fresh
+/// `nimbus serve` registers its own agent a moment after it starts serving);
+/// registered hypervisors that are down fail a server at once, as in Nova.
 const NO_HYPERVISOR_GRACE_SECS: i64 = 30;
 /// Passes also run this often without events (heartbeats age without any).
 const TICK: Duration = Duration::from_secs(5);
@@ -95,13 +96,14 @@ pub async fn pass(store: &Store) -> nimbus_store::Result<()> {
     }
     pending.sort_by_key(|s| (s.created_at, s.launch_index));
     let now = Utc::now();
-    let hypervisors: Vec<Hypervisor> = store
+    let registered: Vec<Hypervisor> = store
         .list::<Hypervisor>(None)
         .await?
         .into_iter()
         .map(|v| v.value)
-        .filter(|h| is_up(h, now))
         .collect();
+    let none_registered = registered.is_empty();
+    let hypervisors: Vec<Hypervisor> = registered.into_iter().filter(|h| is_up(h, now)).collect();
     let groups: HashMap<String, ServerGroup> = store
         .list::<ServerGroup>(None)
         .await?
@@ -109,9 +111,7 @@ pub async fn pass(store: &Store) -> nimbus_store::Result<()> {
         .map(|g| (g.value.id.clone(), g.value))
         .collect();
     for server in pending {
-        if hypervisors.is_empty()
-            && (now - server.created_at).num_seconds() < NO_HYPERVISOR_GRACE_SECS
-        {
+        if none_registered && (now - server.created_at).num_seconds() < NO_HYPERVISOR_GRACE_SECS {
             continue;
         }
         let rooms = rooms(&hypervisors, &servers);
@@ -175,6 +175,7 @@ fn choose(
         .unwrap_or(1) as usize;
     let mut fits: Vec<&Room> = rooms
         .iter()
+        .filter(|r| server.requested_host.as_ref().is_none_or(|h| *h == r.host))
         .filter(|r| {
             r.vcpus >= f.vcpus as f64
                 && r.ram >= f.ram as f64
@@ -237,14 +238,15 @@ async fn bind(store: &Store, id: &str, host: Option<&str>) -> nimbus_store::Resu
         })
         .await?;
     let written = done.is_some_and(|(_, w)| w);
-    if written && host.is_none() {
+    if written {
+        // The scheduling step of the `create` action, as Nova's conductor logs it.
         let mut tx = store.begin().await?;
         finish_action(
             &mut tx,
             id,
             "create",
             "conductor_schedule_and_build_instances",
-            false,
+            host.is_some(),
         )
         .await?;
         tx.commit().await?;
@@ -253,4 +255,110 @@ async fn bind(store: &Store, id: &str, host: Option<&str>) -> nimbus_store::Resu
         tracing::info!(server = id, host = host.unwrap_or("-"), "scheduled");
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Flavor;
+
+    fn server(id: &str, host: Option<&str>) -> Server {
+        Server {
+            id: id.into(),
+            host: host.map(str::to_string),
+            flavor: Flavor {
+                vcpus: 1,
+                ram: 1024,
+                disk: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn room(host: &str, ram: f64) -> Room {
+        Room {
+            host: host.into(),
+            vcpus: 8.0,
+            ram,
+            disk: 100.0,
+        }
+    }
+
+    fn group(policy: &str, members: &[&str]) -> ServerGroup {
+        ServerGroup {
+            id: "g".into(),
+            name: "g".into(),
+            project_id: "p".into(),
+            user_id: "u".into(),
+            policy: policy.into(),
+            rules: Default::default(),
+            members: members.iter().map(|m| m.to_string()).collect(),
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn least_loaded_then_policies() {
+        let rooms = [room("a", 4096.0), room("b", 8192.0), room("c", 512.0)];
+        let new = server("new", None);
+        let others = [server("m1", Some("a")), new.clone()];
+        // No group: most free RAM; "c" is too small for the flavor.
+        assert_eq!(choose(&new, &rooms, None, &others).as_deref(), Some("b"));
+        let g = group("affinity", &["m1", "new"]);
+        assert_eq!(
+            choose(&new, &rooms, Some(&g), &others).as_deref(),
+            Some("a")
+        );
+        let g = group("anti-affinity", &["m1", "new"]);
+        assert_eq!(
+            choose(&new, &rooms, Some(&g), &others).as_deref(),
+            Some("b")
+        );
+        let g = group("soft-affinity", &["m1", "new"]);
+        assert_eq!(
+            choose(&new, &rooms, Some(&g), &others).as_deref(),
+            Some("a")
+        );
+        // Soft anti-affinity prefers hosts without members, but settles for one.
+        let g = group("soft-anti-affinity", &["m1", "new"]);
+        assert_eq!(
+            choose(&new, &rooms[..1], Some(&g), &others).as_deref(),
+            Some("a")
+        );
+        let g = group("anti-affinity", &["m1", "new"]);
+        assert_eq!(choose(&new, &rooms[..1], Some(&g), &others), None);
+        // max_server_per_host lets two members share a host.
+        let mut g = group("anti-affinity", &["m1", "new"]);
+        g.rules.insert("max_server_per_host".into(), 2);
+        assert_eq!(
+            choose(&new, &rooms[..1], Some(&g), &others).as_deref(),
+            Some("a")
+        );
+        // A requested host is the only candidate.
+        let mut pinned = new.clone();
+        pinned.requested_host = Some("a".into());
+        assert_eq!(choose(&pinned, &rooms, None, &others).as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn rooms_subtract_what_is_bound() {
+        let now = Utc::now();
+        let h = Hypervisor {
+            id: "a".into(),
+            serial: 1,
+            vcpus: 4,
+            memory_mb: 4096,
+            local_gb: 10,
+            cpu_allocation_ratio: 2.0,
+            ram_allocation_ratio: 1.0,
+            disk_allocation_ratio: 1.0,
+            accelerator: "tcg".into(),
+            state: "up".into(),
+            heartbeat_at: now,
+            started_at: now,
+        };
+        let r = rooms(&[h], &[server("x", Some("a")), server("y", None)]);
+        assert_eq!((r[0].vcpus, r[0].ram, r[0].disk), (7.0, 3072.0, 9.0));
+    }
 }

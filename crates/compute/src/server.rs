@@ -164,6 +164,11 @@ pub struct Server {
     #[serde(default)]
     pub snapshots: Vec<SnapshotRequest>,
 
+    /// The host an admin asked for (2.74 `host`/`hypervisor_hostname`): the
+    /// scheduler considers only it.
+    #[serde(default)]
+    pub requested_host: Option<String>,
+
     // ---- placement: written by the scheduler ----
     #[serde(default)]
     pub host: Option<String>,
@@ -199,6 +204,58 @@ impl Resource for Server {
     }
     fn parent(&self) -> &str {
         &self.project_id
+    }
+}
+
+/// A new server as the API creates it (building, to be scheduled), for code that
+/// builds one by hand (tests): `Server { id, name, .., ..Default::default() }`
+/// keeps compiling when fields are added.
+impl Default for Server {
+    fn default() -> Self {
+        let now = chrono::Utc::now();
+        Server {
+            id: String::new(),
+            name: String::new(),
+            project_id: String::new(),
+            user_id: String::new(),
+            description: None,
+            hostname: String::new(),
+            flavor: Flavor::default(),
+            image_id: String::new(),
+            key_name: None,
+            key_data: None,
+            user_data: None,
+            metadata: BTreeMap::new(),
+            tags: BTreeSet::new(),
+            config_drive: false,
+            security_groups: Vec::new(),
+            server_group: None,
+            port_ids: Vec::new(),
+            user_ports: Vec::new(),
+            disk_config: manual(),
+            availability_zone: default_zone(),
+            locked: false,
+            locked_reason: None,
+            access_ipv4: String::new(),
+            access_ipv6: String::new(),
+            launch_index: 1,
+            reservation_id: String::new(),
+            created_at: now,
+            updated_at: now,
+            desired_power: PowerIntent::Running,
+            reboot: RebootRequest::default(),
+            deleting: false,
+            snapshots: Vec::new(),
+            requested_host: None,
+            host: None,
+            vm_state: VmState::Building,
+            task_state: Some(TaskState::Scheduling),
+            power_state: PowerState::NoState,
+            fault: None,
+            observed_reboot: 0,
+            launched_at: None,
+            accelerator: None,
+        }
     }
 }
 

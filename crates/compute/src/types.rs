@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// A flavor. `id` is Nova's `flavorid`: the string the API shows and takes
 /// (`SCS-1V-4`, a UUID, or whatever the admin chose).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Flavor {
     pub id: String,
     pub name: String,

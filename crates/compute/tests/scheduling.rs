@@ -173,6 +173,20 @@ async fn quota_exceeded_is_403_and_stores_nothing() {
         Some(&json!({"quota_set": {"instances": 100}})),
     )
     .await;
+    app.expect(
+        200,
+        MV,
+        "PUT",
+        &format!("/os-quota-sets/{PROJECT_A}"),
+        ADMIN,
+        Some(&json!({"quota_set": {"metadata_items": 1}})),
+    )
+    .await;
+    let mut body = create_body("meta", &image, &net);
+    body["server"]["metadata"] = json!({"a": "1", "b": "2"});
+    app.expect(403, MV, "POST", "/servers", ALICE, Some(&body))
+        .await;
+    assert_eq!(app.server_count().await, 0);
     create(&app, ALICE, &create_body("one", &image, &net)).await;
     let r = app
         .at(
@@ -304,6 +318,14 @@ async fn hypervisors_and_zones() {
         .await;
     app.expect(404, Some("2.1"), "GET", "/os-hypervisors/7", ADMIN, None)
         .await;
+    let services = app
+        .expect(200, MV, "GET", "/os-services", ADMIN, None)
+        .await;
+    assert_eq!(services["services"][0]["binary"], "nova-compute");
+    assert_eq!(services["services"][0]["host"], "node1");
+    assert_eq!(services["services"][0]["state"], "up");
+    app.expect(403, MV, "GET", "/os-services", ALICE, None)
+        .await;
     let az = app
         .expect(200, MV, "GET", "/os-availability-zone", ALICE, None)
         .await;
@@ -319,4 +341,131 @@ async fn hypervisors_and_zones() {
         azd["availabilityZoneInfo"][0]["hosts"]["node1"]["nova-compute"]["available"],
         true
     );
+}
+
+#[tokio::test]
+async fn two_servers_created_together_do_not_share_the_last_slot() {
+    let app = App::new().await;
+    // Room for exactly one SCS-1V-4 (4096 MiB).
+    app.hypervisor("node1", 8, 6000).await;
+    let cloud = app.run_cloud("node1");
+    let image = app.image(PROJECT_A, Visibility::Public).await;
+    let net = app.network(PROJECT_A, "net1", 1).await;
+    let mut body = create_body("pair", &image, &net);
+    body["server"]["min_count"] = json!(2);
+    body["server"]["max_count"] = json!(2);
+    app.expect(202, MV, "POST", "/servers", ALICE, Some(&body))
+        .await;
+    let mut statuses = Vec::new();
+    for _ in 0..300 {
+        let list = app
+            .expect(200, MV, "GET", "/servers/detail", ALICE, None)
+            .await;
+        statuses = list["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["status"].as_str().unwrap().to_string())
+            .collect();
+        statuses.sort();
+        if !statuses.iter().any(|s| s == "BUILD") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(statuses, ["ACTIVE", "ERROR"]);
+    // A hypervisor that stopped heartbeating takes nothing new.
+    let stale = chrono::Utc::now() - chrono::Duration::seconds(120);
+    app.store
+        .store
+        .modify::<nimbus_compute::server::Hypervisor, (), _>("node1", |h| {
+            h.heartbeat_at = stale;
+            Ok(nimbus_store::Change::Write(()))
+        })
+        .await
+        .unwrap();
+    let id = create(&app, ADMIN, &{
+        let anet = app.network(ADMIN_PROJECT, "anet", 3).await;
+        create_body("late", &image, &anet)
+    })
+    .await;
+    let s = app.wait_status(ADMIN, &id, "ERROR").await;
+    assert_eq!(s["fault"]["details"], "");
+    let hv = app
+        .expect(200, MV, "GET", "/os-hypervisors", ADMIN, None)
+        .await;
+    assert_eq!(hv["hypervisors"][0]["state"], "down");
+    // With its host down (and no agent left), deleting the ACTIVE server is done
+    // by the API at once.
+    drop(cloud);
+    let list = app
+        .expect(200, MV, "GET", "/servers/detail?status=ACTIVE", ALICE, None)
+        .await;
+    let active = list["servers"][0]["id"].as_str().unwrap().to_string();
+    app.expect(
+        204,
+        MV,
+        "DELETE",
+        &format!("/servers/{active}"),
+        ALICE,
+        None,
+    )
+    .await;
+    app.expect(404, MV, "GET", &format!("/servers/{active}"), ALICE, None)
+        .await;
+}
+
+#[tokio::test]
+async fn admins_may_name_the_host_from_2_74() {
+    let app = App::new().await;
+    app.hypervisor("node1", 8, 8192).await;
+    app.hypervisor("node2", 8, 65536).await;
+    let _cloud = app.run_cloud("node1");
+    let image = app.image(PROJECT_A, Visibility::Public).await;
+    let anet = app.network(ADMIN_PROJECT, "anet", 3).await;
+    let mut body = create_body("pinned", &image, &anet);
+    body["server"]["host"] = json!("node1");
+    app.expect(400, Some("2.73"), "POST", "/servers", ADMIN, Some(&body))
+        .await;
+    let id = create(&app, ADMIN, &body).await;
+    let s = app.wait_status(ADMIN, &id, "ACTIVE").await;
+    // Least loaded would have been node2.
+    assert_eq!(s["OS-EXT-SRV-ATTR:host"], "node1");
+    body["server"]["host"] = json!("node9");
+    app.expect(400, MV, "POST", "/servers", ADMIN, Some(&body))
+        .await;
+    let net = app.network(PROJECT_A, "net1", 1).await;
+    let mut body = create_body("mine", &image, &net);
+    body["server"]["hypervisor_hostname"] = json!("node1");
+    app.expect(403, MV, "POST", "/servers", ALICE, Some(&body))
+        .await;
+    assert_eq!(app.server_count().await, 1);
+}
+
+#[tokio::test]
+async fn a_server_that_got_no_host_takes_no_power_actions() {
+    let app = App::new().await;
+    app.hypervisor("node1", 1, 1024).await;
+    let _cloud = app.run_cloud("node1");
+    let image = app.image(PROJECT_A, Visibility::Public).await;
+    let net = app.network(PROJECT_A, "net1", 1).await;
+    // SCS-1V-4 needs 4096 MiB: no host fits.
+    let id = create(&app, ALICE, &create_body("big", &image, &net)).await;
+    app.wait_status(ALICE, &id, "ERROR").await;
+    let path = format!("/servers/{id}/action");
+    for body in [
+        json!({"reboot": {"type": "HARD"}}),
+        json!({"os-stop": null}),
+    ] {
+        let r = app.at(MV, "POST", &path, ALICE, Some(&body)).await;
+        assert_eq!(r.code(), 409, "{body}: {}", r.text());
+        assert_eq!(
+            r.json()["conflictingRequest"]["message"],
+            format!("Instance {id} is not ready")
+        );
+    }
+    let s = app
+        .expect(200, MV, "GET", &format!("/servers/{id}"), ALICE, None)
+        .await;
+    assert_eq!(s["server"]["status"], "ERROR");
 }

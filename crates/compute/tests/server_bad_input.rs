@@ -73,7 +73,7 @@ async fn bad_references_are_refused_before_anything_is_stored() {
         .unwrap()
         .remove("block_device_mapping_v2");
     let m = refused(&f, MV, &b, 400).await;
-    assert_eq!(m, format!("Image {unknown} could not be found."));
+    assert_eq!(m, "Can not find requested image");
     let m = refused(&f, MV, &with(&["imageRef"], json!("not-a-uuid")), 400).await;
     assert_eq!(m, "Invalid imageRef provided.");
     // An image of another project, private: invisible, so "not found".

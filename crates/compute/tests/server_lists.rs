@@ -440,15 +440,15 @@ async fn metadata_tags_and_ips() {
         None,
     )
     .await;
-    app.expect(
-        409,
-        MV,
-        "POST",
-        &format!("{base}/os-interface"),
-        ALICE,
-        Some(&json!({"interfaceAttachment": {}})),
-    )
-    .await;
+    // Not SHUTOFF (still BUILD here): no interface changes; a body naming
+    // nothing is a 400 first.
+    let attach = json!({"interfaceAttachment": {"net_id": net}});
+    let path = format!("{base}/os-interface");
+    app.expect(409, MV, "POST", &path, ALICE, Some(&attach))
+        .await;
+    let nothing = json!({"interfaceAttachment": {}});
+    app.expect(400, MV, "POST", &path, ALICE, Some(&nothing))
+        .await;
     let sgs = app
         .expect(
             200,
@@ -460,6 +460,19 @@ async fn metadata_tags_and_ips() {
         )
         .await;
     assert_eq!(sgs["security_groups"][0]["name"], "default");
+    let gid = sgs["security_groups"][0]["id"].as_str().unwrap();
+    let ingress = app
+        .store
+        .store
+        .list::<nimbus_network::types::SecurityGroupRule>(Some(gid))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.value.direction == "ingress")
+        .count();
+    let rules = sgs["security_groups"][0]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), ingress);
+    assert!(rules.iter().all(|r| r["parent_group_id"] == gid));
 
     let upd = app
         .expect(

@@ -311,3 +311,264 @@ async fn multi_create_names_and_reservation() {
         .collect();
     assert_eq!(addrs.len(), 3);
 }
+
+#[tokio::test]
+async fn create_image_and_lock() {
+    let app = App::new().await;
+    app.hypervisor("node1", 8, 16384).await;
+    let _cloud = app.run_cloud("node1");
+    let image = app.image(PROJECT_A, Visibility::Public).await;
+    let net = app.network(PROJECT_A, "net1", 1).await;
+    let created = app
+        .expect(
+            202,
+            MV,
+            "POST",
+            "/servers",
+            ALICE,
+            Some(&create_body("vm", &image, &net)),
+        )
+        .await;
+    let id = created["server"]["id"].as_str().unwrap().to_string();
+    app.wait_status(ALICE, &id, "ACTIVE").await;
+
+    let (code, body) = action(
+        &app,
+        ALICE,
+        &id,
+        json!({"createImage": {"name": "snap", "metadata": {"purpose": "backup"}}}),
+    )
+    .await;
+    assert_eq!(code, 202, "{body}");
+    let image_id = body["image_id"].as_str().unwrap().to_string();
+    let snap = app
+        .store
+        .store
+        .get::<nimbus_image::types::Image>(&image_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(snap.owner.as_deref(), Some(PROJECT_A));
+    assert_eq!(snap.status, nimbus_image::types::Status::Queued);
+    assert_eq!(snap.property("image_type"), Some("snapshot"));
+    assert_eq!(snap.property("instance_uuid"), Some(id.as_str()));
+    assert_eq!(snap.property("base_image_ref"), Some(image.as_str()));
+    assert_eq!(snap.property("hw_disk_bus"), Some("virtio"));
+    assert_eq!(snap.property("purpose"), Some("backup"));
+    let s = app
+        .expect(200, MV, "GET", &format!("/servers/{id}"), ALICE, None)
+        .await;
+    assert_eq!(s["server"]["OS-EXT-STS:task_state"], "image_snapshot");
+    // A second snapshot while one runs: 409 on the task state.
+    let (code, body) = action(&app, ALICE, &id, json!({"createImage": {"name": "again"}})).await;
+    assert_eq!(code, 409, "{body}");
+    assert!(body["conflictingRequest"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("task_state image_snapshot"));
+    // The agent finishes the snapshot (here: by hand).
+    let agent_done = |s: &mut nimbus_compute::server::Server| {
+        s.snapshots.clear();
+        s.task_state = None;
+        Ok(nimbus_store::Change::Write(()))
+    };
+    let store = &app.store.store;
+    store
+        .modify::<nimbus_compute::server::Server, (), _>(&id, agent_done)
+        .await
+        .unwrap();
+    // Below 2.45 the answer is a Location header and no body.
+    let r = app
+        .at(
+            Some("2.44"),
+            "POST",
+            &format!("/servers/{id}/action"),
+            ALICE,
+            Some(&json!({"createImage": {"name": "old"}})),
+        )
+        .await;
+    assert_eq!(r.code(), 202, "{}", r.text());
+    assert!(r.text().is_empty());
+    assert!(r.header("location").unwrap().contains("/image/v2/images/"));
+    store
+        .modify::<nimbus_compute::server::Server, (), _>(&id, agent_done)
+        .await
+        .unwrap();
+
+    // Locked: the owner cannot act (409), an admin can; the reason shows from 2.73.
+    assert_eq!(
+        action(
+            &app,
+            ALICE,
+            &id,
+            json!({"lock": {"locked_reason": "maintenance"}})
+        )
+        .await
+        .0,
+        202
+    );
+    let s = app
+        .expect(200, MV, "GET", &format!("/servers/{id}"), ALICE, None)
+        .await;
+    assert_eq!(s["server"]["locked"], true);
+    assert_eq!(s["server"]["locked_reason"], "maintenance");
+    let (code, body) = action(&app, ALICE, &id, json!({"os-stop": null})).await;
+    assert_eq!(code, 409);
+    assert_eq!(
+        body["conflictingRequest"]["message"],
+        format!("Instance {id} is locked")
+    );
+    assert_eq!(
+        app.at(MV, "DELETE", &format!("/servers/{id}"), ALICE, None)
+            .await
+            .code(),
+        409
+    );
+    assert_eq!(
+        action(&app, ADMIN, &id, json!({"os-stop": null})).await.0,
+        202
+    );
+    assert_eq!(
+        action(&app, ALICE, &id, json!({"unlock": null})).await.0,
+        202
+    );
+
+    // Instance action details with events (the create finished by nobody here has
+    // none; the list is newest first).
+    let list = app
+        .expect(
+            200,
+            MV,
+            "GET",
+            &format!("/servers/{id}/os-instance-actions"),
+            ALICE,
+            None,
+        )
+        .await;
+    let first = &list["instanceActions"][0];
+    assert_eq!(first["action"], "unlock");
+    let req = list["instanceActions"].as_array().unwrap().last().unwrap()["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shown = app
+        .expect(
+            200,
+            MV,
+            "GET",
+            &format!("/servers/{id}/os-instance-actions/{req}"),
+            ALICE,
+            None,
+        )
+        .await;
+    assert_eq!(shown["instanceAction"]["action"], "create");
+    let events = shown["instanceAction"]["events"].as_array().unwrap();
+    let scheduled = events
+        .iter()
+        .find(|e| e["event"] == "conductor_schedule_and_build_instances")
+        .expect("the scheduler's event");
+    assert_eq!(scheduled["result"], "Success");
+    assert!(
+        scheduled.get("traceback").is_none(),
+        "tracebacks are admin-only"
+    );
+    let paged = app
+        .expect(
+            200,
+            MV,
+            "GET",
+            &format!("/servers/{id}/os-instance-actions?limit=1"),
+            ALICE,
+            None,
+        )
+        .await;
+    assert_eq!(paged["instanceActions"].as_array().unwrap().len(), 1);
+    assert!(paged["links"][0]["href"]
+        .as_str()
+        .unwrap()
+        .contains("marker="));
+}
+
+#[tokio::test]
+async fn interfaces_attach_and_detach_while_shut_off() {
+    let app = App::new().await;
+    app.hypervisor("node1", 8, 16384).await;
+    let _cloud = app.run_cloud("node1");
+    let image = app.image(PROJECT_A, Visibility::Public).await;
+    let net = app.network(PROJECT_A, "net1", 1).await;
+    let net2 = app.network(PROJECT_A, "net2", 2).await;
+    let created = app
+        .expect(
+            202,
+            MV,
+            "POST",
+            "/servers",
+            ALICE,
+            Some(&create_body("vm", &image, &net)),
+        )
+        .await;
+    let id = created["server"]["id"].as_str().unwrap().to_string();
+    app.wait_status(ALICE, &id, "ACTIVE").await;
+    let path = format!("/servers/{id}/os-interface");
+    let attach = json!({"interfaceAttachment": {"net_id": net2, "fixed_ips": [{"ip_address": "10.2.0.50"}]}});
+    let r = app.at(MV, "POST", &path, ALICE, Some(&attach)).await;
+    assert_eq!(r.code(), 409, "{}", r.text());
+    assert!(r.json()["conflictingRequest"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("stop the server"));
+
+    assert_eq!(
+        action(&app, ALICE, &id, json!({"os-stop": null})).await.0,
+        202
+    );
+    app.wait_status(ALICE, &id, "SHUTOFF").await;
+    let att = app
+        .expect(200, MV, "POST", &path, ALICE, Some(&attach))
+        .await;
+    let new_port = att["interfaceAttachment"]["port_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        att["interfaceAttachment"]["fixed_ips"][0]["ip_address"],
+        "10.2.0.50"
+    );
+    let s = app
+        .expect(200, MV, "GET", &format!("/servers/{id}"), ALICE, None)
+        .await;
+    assert_eq!(s["server"]["addresses"]["net2"][0]["addr"], "10.2.0.50");
+    let list = app.expect(200, MV, "GET", &path, ALICE, None).await;
+    assert_eq!(list["interfaceAttachments"].as_array().unwrap().len(), 2);
+    // Bob cannot touch it; a port that is not attached is 404.
+    app.expect(404, MV, "DELETE", &format!("{path}/{new_port}"), BOB, None)
+        .await;
+    app.expect(
+        404,
+        MV,
+        "DELETE",
+        &format!("{path}/{}", uuid::Uuid::new_v4()),
+        ALICE,
+        None,
+    )
+    .await;
+    app.expect(
+        202,
+        MV,
+        "DELETE",
+        &format!("{path}/{new_port}"),
+        ALICE,
+        None,
+    )
+    .await;
+    assert!(app
+        .store
+        .store
+        .get::<Port>(&new_port)
+        .await
+        .unwrap()
+        .is_none());
+    let list = app.expect(200, MV, "GET", &path, ALICE, None).await;
+    assert_eq!(list["interfaceAttachments"].as_array().unwrap().len(), 1);
+}

@@ -1,6 +1,7 @@
 //! `/os-hypervisors` (admins and system readers: list, detail, show, statistics)
 //! from the [`Hypervisor`] objects the agents register, with usage summed over the
-//! servers bound to each; and `/os-availability-zone` (the one zone, `nova`).
+//! servers bound to each; `/os-services` (each agent as a `nova-compute`
+//! service); and `/os-availability-zone` (the one zone, `nova`).
 //! Ids are the integer serial below 2.53 and a UUID derived from the host name
 //! from 2.53 on.
 
@@ -263,4 +264,39 @@ pub async fn zones_detail(
     Ok(Json(json!({"availabilityZoneInfo": [
         {"zoneName": "nova", "zoneState": {"available": available}, "hosts": hosts}
     ]})))
+}
+
+/// `GET /os-services`: the `nova-compute` service of every hypervisor (its agent),
+/// up while it heartbeats. Filters `binary` and `host`.
+pub async fn services(
+    State(c): State<Arc<Compute>>,
+    Auth(caller): Auth,
+    mv: Microversion,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, "compute:os-services:list", &Target::default())?;
+    let (hs, _) = all(&c).await?;
+    let now = Utc::now();
+    let items: Vec<Value> = hs
+        .iter()
+        .filter(|_| q.get("binary").is_none_or(|b| b == "nova-compute"))
+        .filter(|h| q.get("host").is_none_or(|x| x == h.id))
+        .map(|h| {
+            let mut v = json!({
+                "id": shown_id(mv, h),
+                "binary": "nova-compute",
+                "host": h.id,
+                "zone": "nova",
+                "status": "enabled",
+                "state": if is_up(h, now) { "up" } else { "down" },
+                "updated_at": ts_micro(&h.heartbeat_at),
+                "disabled_reason": null,
+            });
+            if mv.at_least(2, 11) {
+                v["forced_down"] = json!(false);
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "services": items })))
 }

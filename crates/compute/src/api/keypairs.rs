@@ -25,7 +25,7 @@ use nimbus_store::StoreError;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
-/// Nova's default `key_pairs` quota, per user.
+/// Nova's default `key_pairs` quota, per user (a project's quota set may change it).
 pub const MAX_KEYPAIRS_PER_USER: usize = 100;
 
 /// The user a request acts for: `?user_id=` from 2.10 on, else the caller.
@@ -230,7 +230,13 @@ pub async fn create(
         }
     };
     let mut tx = c.store.begin().await?;
-    if tx.list::<Keypair>(Some(&user_id)).await?.len() >= MAX_KEYPAIRS_PER_USER {
+    // The `key_pairs` limit of the caller's project (Nova counts it per user).
+    let limit = match caller.project_id() {
+        Some(p) => crate::quota::limits(&mut tx, p).await?.limit("key_pairs"),
+        None => MAX_KEYPAIRS_PER_USER as i64,
+    };
+    let count = tx.list::<Keypair>(Some(&user_id)).await?.len() as i64;
+    if limit >= 0 && count >= limit {
         return Err(ApiError::forbidden("Quota exceeded, too many key pairs."));
     }
     let keypair = Keypair {

@@ -14,6 +14,7 @@ pub mod flavor_access;
 pub mod flavors;
 pub mod hypervisors;
 pub mod instance_actions;
+pub mod interfaces;
 pub mod keypairs;
 pub mod quotas;
 pub mod server_actions;
@@ -120,11 +121,11 @@ pub fn router(compute: Arc<Compute>) -> Router {
         )
         .route(
             &r("/servers/{server_id}/os-interface"),
-            get(server_parts::interfaces).post(server_parts::interface_change),
+            get(server_parts::interfaces).post(interfaces::attach),
         )
         .route(
             &r("/servers/{server_id}/os-interface/{port_id}"),
-            get(server_parts::interface_show).delete(server_parts::interface_change),
+            get(server_parts::interface_show).delete(interfaces::detach),
         )
         .route(
             &r("/servers/{server_id}/os-security-groups"),
@@ -166,6 +167,7 @@ pub fn router(compute: Arc<Compute>) -> Router {
             get(hypervisors::statistics),
         )
         .route(&r("/os-hypervisors/{id}"), get(hypervisors::show))
+        .route(&r("/os-services"), get(hypervisors::services))
         .route(&r("/os-availability-zone"), get(hypervisors::zones))
         .route(
             &r("/os-availability-zone/detail"),

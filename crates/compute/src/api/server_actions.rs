@@ -225,6 +225,11 @@ where
         check_lock(caller, &s)?;
     }
     change(&mut s)?;
+    // Nova's `check_instance_host`: power actions need an agent to act.
+    let needs_host = matches!(action, "start" | "stop" | "reboot");
+    if needs_host && s.host.is_none() {
+        return Err(ApiError::conflict(format!("Instance {id} is not ready")));
+    }
     s.updated_at = Utc::now();
     tx.update(&s, Some(current.revision)).await?;
     record_action(&mut tx, caller, &s, action, &request_id()).await?;
@@ -341,6 +346,9 @@ async fn create_image(
         &[VmState::Active, VmState::Stopped],
         &[None],
     )?;
+    if s.host.is_none() {
+        return Err(ApiError::conflict(format!("Instance {id} is not ready")));
+    }
     let image_id = uuid::Uuid::new_v4().to_string();
     let mut image = Image::new(image_id.clone(), Some(s.project_id.clone()));
     image.name = Some(name);

@@ -11,7 +11,7 @@ use super::server_input::*;
 use crate::lifecycle::{record_action, request_id};
 use crate::quota;
 use crate::server::{
-    PowerIntent, PowerState, RebootRequest, Server, ServerGroup, TaskState, VmState,
+    Hypervisor, PowerIntent, PowerState, RebootRequest, Server, ServerGroup, TaskState, VmState,
 };
 use crate::Compute;
 use axum::extract::State;
@@ -26,7 +26,7 @@ use nimbus_api::microversion::Microversion;
 use nimbus_api::policy::{authorize, Target};
 use nimbus_api::{ApiError, ApiResult};
 use nimbus_image::types::Status as ImageStatus;
-use nimbus_network::types::OWNER_COMPUTE;
+use nimbus_network::types::{Port, OWNER_COMPUTE};
 use nimbus_network::PortRequest;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -70,6 +70,18 @@ pub async fn create(
         "compute:servers:create",
         &Target::new("server", "").project(&project),
     )?;
+    if let Some(h) = &req.requested_host {
+        authorize(
+            &caller,
+            "compute:servers:create:requested_destination",
+            &Target::new("server", "").project(&project),
+        )?;
+        if c.store.get::<Hypervisor>(h).await?.is_none() {
+            return Err(ApiError::bad_request(format!(
+                "Compute host {h} could not be found."
+            )));
+        }
+    }
     let resolved = resolve(&c, &caller, &req).await?;
     let request = request_id();
     let reservation = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -77,6 +89,13 @@ pub async fn create(
     let mut tx = c.store.begin().await?;
     let limits = quota::limits(&mut tx, &project).await?;
     let used = quota::usage(&mut tx, &project).await?;
+    let meta_limit = limits.limit("metadata_items");
+    if meta_limit >= 0 && req.metadata.len() as i64 > meta_limit {
+        return Err(ApiError::forbidden(format!(
+            "Quota exceeded for metadata_items: maximum number of metadata items exceeds \
+             {meta_limit}"
+        )));
+    }
     let count = quota::fit_servers(
         &limits,
         &used,
@@ -89,6 +108,12 @@ pub async fn create(
         Some(id) => tx.get::<ServerGroup>(id).await?,
         None => None,
     };
+    if let (Some(id), None) = (&req.group, &group) {
+        // Deleted since it was looked up.
+        return Err(ApiError::bad_request(format!(
+            "Instance group {id} could not be found."
+        )));
+    }
     if let Some(g) = &group {
         let limit = limits.limit("server_group_members");
         if limit >= 0 && g.value.members.len() as i64 + i64::from(count) > limit {
@@ -113,6 +138,14 @@ pub async fn create(
         for nic in &resolved.nics {
             let port = match nic {
                 Nic::Port(p) => {
+                    // Checked again here: another create may have taken it since.
+                    let taken = tx
+                        .get::<Port>(p)
+                        .await?
+                        .is_none_or(|cur| !cur.value.device_id.is_empty());
+                    if taken {
+                        return Err(ApiError::conflict(format!("Port {p} is still in use.")));
+                    }
                     user_ports.push(p.clone());
                     c.networking
                         .bind_port_in(&mut tx, p, &id, OWNER_COMPUTE)
@@ -170,6 +203,7 @@ pub async fn create(
             reboot: RebootRequest::default(),
             deleting: false,
             snapshots: Vec::new(),
+            requested_host: req.requested_host.clone(),
             host: None,
             vm_state: VmState::Building,
             task_state: Some(TaskState::Scheduling),
@@ -247,9 +281,8 @@ async fn resolve(c: &Compute, caller: &Principal, req: &CreateRequest) -> ApiRes
         .visible_image(caller, &req.image_id)
         .await
         .map_err(|e| match e.status {
-            StatusCode::NOT_FOUND => {
-                ApiError::bad_request(format!("Image {} could not be found.", req.image_id))
-            }
+            // Nova's own words for an image it cannot see.
+            StatusCode::NOT_FOUND => ApiError::bad_request("Can not find requested image"),
             _ => e,
         })?;
     if image.status != ImageStatus::Active {

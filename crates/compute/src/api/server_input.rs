@@ -58,6 +58,8 @@ pub struct CreateRequest {
     pub access_ipv4: String,
     pub access_ipv6: String,
     pub group: Option<String>,
+    /// 2.74 `host` / `hypervisor_hostname` (one host here, so they must agree).
+    pub requested_host: Option<String>,
 }
 
 fn bad(msg: impl Into<String>) -> ApiError {
@@ -123,6 +125,9 @@ impl CreateRequest {
         }
         if mv.at_least(2, 52) {
             allowed.push("tags");
+        }
+        if mv.at_least(2, 74) {
+            allowed.extend(["host", "hypervisor_hostname"]);
         }
         check_keys(obj, &allowed, &["name", "flavorRef"])?;
         let name = check_name("name", &obj["name"])?;
@@ -234,6 +239,16 @@ impl CreateRequest {
         let access_ipv4 = access_ip(obj, "accessIPv4", 4)?;
         let access_ipv6 = access_ip(obj, "accessIPv6", 6)?;
         let group = scheduler_group(top)?;
+        let host = string(obj, "host")?.map(str::to_string);
+        let node = string(obj, "hypervisor_hostname")?.map(str::to_string);
+        if let (Some(h), Some(n)) = (&host, &node) {
+            if h != n {
+                return Err(bad(format!(
+                    "Compute host {h} with hypervisor {n} could not be found."
+                )));
+            }
+        }
+        let requested_host = host.or(node);
         Ok(CreateRequest {
             name,
             image_id,
@@ -254,6 +269,7 @@ impl CreateRequest {
             access_ipv4,
             access_ipv6,
             group,
+            requested_host,
         })
     }
 }

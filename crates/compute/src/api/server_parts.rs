@@ -1,7 +1,6 @@
 //! The sub-resources of a server: `metadata` (+ `/{key}`), `tags` (+ `/{tag}`,
-//! 2.26+), `ips` (+ `/{network}`), `os-interface` (list/show from its ports;
-//! attach/detach answer 409 until the agent hot-plugs NICs) and
-//! `os-security-groups`.
+//! 2.26+), `ips` (+ `/{network}`), `os-interface` list/show (from its ports;
+//! attach/detach are in `interfaces.rs`) and `os-security-groups`.
 
 use super::server_input::{check_tag, metadata, MAX_TAGS};
 use super::server_view::{addresses, extras};
@@ -17,7 +16,7 @@ use nimbus_api::auth::{Auth, Principal};
 use nimbus_api::body::JsonBody;
 use nimbus_api::microversion::Microversion;
 use nimbus_api::{ApiError, ApiResult};
-use nimbus_network::types::SecurityGroup;
+use nimbus_network::types::{SecurityGroup, SecurityGroupRule};
 use nimbus_store::Change;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -382,26 +381,6 @@ pub async fn interface_show(
     }
 }
 
-/// `POST /servers/{id}/os-interface` and `DELETE .../{port_id}`: hot-plugging NICs
-/// into a running guest is not wired to the agent yet, so Nova's 409 for an
-/// instance that cannot take the change now.
-pub async fn interface_change(
-    State(c): State<Arc<Compute>>,
-    Auth(caller): Auth,
-    Path(params): Path<Vec<(String, String)>>,
-) -> ApiResult<StatusCode> {
-    let id = params
-        .iter()
-        .find(|(k, _)| k == "server_id")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
-    load(&c, &caller, &id, "compute:os-interface:attach").await?;
-    Err(ApiError::conflict(format!(
-        "Cannot 'attach_interface' instance {id}: changing the network interfaces of a \
-         server is not supported while it exists; create the server with its ports."
-    )))
-}
-
 /// `GET /servers/{id}/os-security-groups`
 pub async fn security_groups(
     State(c): State<Arc<Compute>>,
@@ -413,14 +392,50 @@ pub async fn security_groups(
     for g in &s.value.security_groups {
         if let Some(g) = c.store.get::<SecurityGroup>(g).await? {
             let g = g.value;
+            let rules = rules_of(&c, &g).await?;
             out.push(json!({
                 "id": g.id,
                 "name": g.name,
                 "description": g.description,
                 "tenant_id": g.project_id,
-                "rules": [],
+                "rules": rules,
             }));
         }
     }
     Ok(Json(json!({ "security_groups": out })))
+}
+
+/// A group's ingress rules as Nova's security group proxy shows them.
+async fn rules_of(c: &Compute, g: &SecurityGroup) -> ApiResult<Vec<Value>> {
+    let mut out = Vec::new();
+    for r in c.store.list::<SecurityGroupRule>(Some(&g.id)).await? {
+        let r = r.value;
+        if r.direction != "ingress" {
+            continue;
+        }
+        let group = match &r.remote_group_id {
+            Some(id) => match c.store.get::<SecurityGroup>(id).await? {
+                Some(rg) => json!({"name": rg.value.name, "tenant_id": rg.value.project_id}),
+                None => json!({}),
+            },
+            None => json!({}),
+        };
+        let ip_range = match &r.remote_ip_prefix {
+            Some(p) => json!({ "cidr": p }),
+            None if r.remote_group_id.is_none() => {
+                json!({"cidr": if r.ethertype == "IPv6" { "::/0" } else { "0.0.0.0/0" }})
+            }
+            None => json!({}),
+        };
+        out.push(json!({
+            "id": r.id,
+            "parent_group_id": g.id,
+            "ip_protocol": r.protocol,
+            "from_port": r.port_range_min.map(i64::from).unwrap_or(-1),
+            "to_port": r.port_range_max.map(i64::from).unwrap_or(-1),
+            "ip_range": ip_range,
+            "group": group,
+        }));
+    }
+    Ok(out)
 }

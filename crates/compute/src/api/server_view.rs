@@ -47,7 +47,20 @@ pub async fn extras(c: &Compute, s: &Server) -> nimbus_store::Result<Extras> {
             x.ports.push(p.value);
         }
     }
-    for id in &s.security_groups {
+    // As Nova: the groups of the server's ports (a port the user brought keeps
+    // its own); the groups asked for at create time when it has no ports.
+    let mut group_ids: Vec<&String> = Vec::new();
+    for p in &x.ports {
+        for g in &p.security_groups {
+            if !group_ids.contains(&g) {
+                group_ids.push(g);
+            }
+        }
+    }
+    if x.ports.is_empty() {
+        group_ids = s.security_groups.iter().collect();
+    }
+    for id in group_ids {
         if let Some(g) = c.store.get::<SecurityGroup>(id).await? {
             if !x.security_group_names.contains(&g.value.name) {
                 x.security_group_names.push(g.value.name);

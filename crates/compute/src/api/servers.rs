@@ -9,7 +9,8 @@ use super::common::*;
 use super::server_input::{access_ip, is_uuid};
 use super::server_view::{self, extras};
 use crate::lifecycle::{finish_delete, record_action, request_id};
-use crate::server::{Server, TaskState};
+use crate::scheduler::is_up;
+use crate::server::{Hypervisor, Server, TaskState};
 use crate::Compute;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -482,7 +483,8 @@ pub async fn update(
 }
 
 /// `DELETE /servers/{id}`: 204. The agent of the server's host removes the guest
-/// and then the object; a server that never got a host goes at once.
+/// and then the object; a server without a host, or on a host that is down, goes
+/// at once.
 pub async fn delete(
     State(c): State<Arc<Compute>>,
     Auth(caller): Auth,
@@ -521,7 +523,18 @@ pub async fn delete(
         .await?;
         tx.commit().await?;
     }
-    if server.value.host.is_none() {
+    // No agent will act: a server that never got a host, or whose host is down
+    // (Nova's "local delete"; the agent removes a guest without an object when it
+    // comes back, ADR 0004), goes at once.
+    let host_up = match &server.value.host {
+        None => false,
+        Some(h) => c
+            .store
+            .get::<Hypervisor>(h)
+            .await?
+            .is_some_and(|hv| is_up(&hv.value, Utc::now())),
+    };
+    if !host_up {
         finish_delete(&c.store, &c.networking, &id).await?;
     }
     Ok(StatusCode::NO_CONTENT)
