@@ -104,6 +104,10 @@ async fn reconcile(ctx: &Ctx, id: &str) -> anyhow::Result<Next> {
                     return Ok(Next::Continue);
                 }
             }
+            // Also after adopting a guest a crashed run started before it got here.
+            for port_id in &server.port_ids {
+                mark_port_active(ctx, port_id).await?;
+            }
             mark_running(ctx, id).await?;
             event(
                 ctx,
@@ -118,6 +122,11 @@ async fn reconcile(ctx: &Ctx, id: &str) -> anyhow::Result<Next> {
             return Ok(Next::Continue);
         }
         VmState::Active | VmState::Stopped => {}
+    }
+
+    if let Some(request) = server.snapshots.first() {
+        snapshot(ctx, &server, &request.image_id, running).await?;
+        return Ok(Next::Continue);
     }
 
     if server.reboot.seq > server.observed_reboot {
@@ -198,6 +207,74 @@ async fn reboot(ctx: &Ctx, server: &Server, running: bool) -> anyhow::Result<()>
             s.power_state = PowerState::Running;
             s.task_state = None;
             s.accelerator = Some(accel.clone());
+            Ok(Change::Write(()))
+        })
+        .await?;
+    Ok(())
+}
+
+/// createImage: the root disk (overlay and base flattened) goes into the queued
+/// Glance image; a running guest is paused meanwhile so the copy is consistent.
+/// The request is removed whatever happens (a failed snapshot leaves the image
+/// queued, as Nova leaves it to be deleted).
+async fn snapshot(ctx: &Ctx, server: &Server, image_id: &str, running: bool) -> anyhow::Result<()> {
+    let id = server.id.as_str();
+    let dir = instance_dir(&ctx.config.data_dir, id);
+    let started = Utc::now();
+    tracing::info!(server = %id, image = %image_id, "snapshot");
+    let result = async {
+        let format = match ctx.store.get::<nimbus_image::types::Image>(image_id).await? {
+            Some(i) => disks::backing_format(i.value.disk_format.as_deref().or(Some("qcow2")))?,
+            None => bail!("image {image_id} is gone"),
+        };
+        let tmp = dir.join(format!("snapshot-{image_id}.tmp"));
+        let sock = qemu::qmp_socket(&dir);
+        if running {
+            qmp::command(&sock, "stop").await.context("pausing the guest")?;
+        }
+        // -U: QEMU holds the image lock; the guest is paused, so the copy is stable.
+        let converted = crate::cmd::run(
+            "qemu-img",
+            &[
+                "convert", "-U", "-f", "qcow2", "-O", format,
+                &dir.join("disk.qcow2").display().to_string(),
+                &tmp.display().to_string(),
+            ],
+        )
+        .await;
+        if running {
+            if let Err(e) = qmp::command(&sock, "cont").await {
+                tracing::warn!(server = %id, "resuming the guest after the snapshot: {e:#}");
+            }
+        }
+        converted.context("copying the root disk")?;
+        let imported = ctx.images.import_file(image_id, &tmp, format).await;
+        let _ = tokio::fs::remove_file(&tmp).await;
+        if !imported? {
+            tracing::warn!(server = %id, image = %image_id, "snapshot image was deleted or filled meanwhile");
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = &result {
+        tracing::warn!(server = %id, image = %image_id, "snapshot failed: {e:#}");
+    }
+    event(
+        ctx,
+        id,
+        "createImage",
+        "compute_snapshot_instance",
+        started,
+        &result,
+    )
+    .await;
+    let done = image_id.to_string();
+    ctx.store
+        .modify::<Server, _, _>(id, |s| {
+            s.snapshots.retain(|r| r.image_id != done);
+            if s.snapshots.is_empty() && s.task_state == Some(TaskState::ImageSnapshot) {
+                s.task_state = None;
+            }
             Ok(Change::Write(()))
         })
         .await?;

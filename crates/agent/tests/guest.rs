@@ -10,9 +10,9 @@ use nimbus_agent::dataplane::{links, names};
 use nimbus_agent::{qemu, AgentConfig};
 use nimbus_compute::server::{
     console_log, instance_dir, Hypervisor, InstanceAction, PowerIntent, RebootRequest, Server,
-    TaskState, VmState,
+    SnapshotRequest, TaskState, VmState,
 };
-use nimbus_image::types::{Image, Visibility};
+use nimbus_image::types::{Image, Status, Visibility};
 use nimbus_image::{ImageConfig, Images};
 use nimbus_network::types::{Network, Port, Subnet, OWNER_COMPUTE, OWNER_DHCP};
 use nimbus_store::{Change, Store};
@@ -312,6 +312,34 @@ async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
     })
     .await;
     assert_eq!(hostname, "vm1");
+
+    // createImage: the disk goes into the queued image; the guest keeps running.
+    let mut snap = Image::new("snap-1".into(), Some(PROJECT.into()));
+    snap.name = Some("vm1-snap".into());
+    create::<Image>(&store, &snap).await;
+    change(&store, |s| {
+        s.snapshots = vec![SnapshotRequest {
+            image_id: "snap-1".into(),
+        }];
+        s.task_state = Some(TaskState::ImageSnapshot);
+    })
+    .await;
+    let snap = wait_for("snapshot image active", || async {
+        let i = store.get::<Image>("snap-1").await.unwrap()?.value;
+        (i.status == Status::Active).then_some(i)
+    })
+    .await;
+    assert_eq!(snap.disk_format.as_deref(), Some("qcow2"));
+    assert!(snap.size.unwrap() > 0 && snap.virtual_size.unwrap() >= 1 << 30);
+    wait_for("snapshot request done", || async {
+        let s = server(&store).await.unwrap();
+        (s.snapshots.is_empty() && s.task_state.is_none()).then_some(())
+    })
+    .await;
+    let status = nimbus_agent::qmp::status(&qemu::qmp_socket(&dir))
+        .await
+        .unwrap();
+    assert_eq!(status, "running");
 
     // The agent dies after QEMU started but before it wrote ACTIVE (as a kill -9
     // during BUILD would leave it): the next agent adopts the guest, exactly one QEMU.
