@@ -166,8 +166,12 @@ impl Images {
                 if image.status != Status::Queued {
                     return Ok(nimbus_store::Change::Keep(false));
                 }
-                image.disk_format.get_or_insert_with(|| disk_format.to_string());
-                image.container_format.get_or_insert_with(|| "bare".to_string());
+                image
+                    .disk_format
+                    .get_or_insert_with(|| disk_format.to_string());
+                image
+                    .container_format
+                    .get_or_insert_with(|| "bare".to_string());
                 api::file::set_data(image, &stored, virtual_size);
                 Ok(nimbus_store::Change::Write(true))
             })
