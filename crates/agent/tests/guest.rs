@@ -185,12 +185,34 @@ fn start_agent(
     tokio::spawn(nimbus_agent::run(config, store.clone(), images.clone()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipped: {why}");
-        return;
-    }
+/// Everything a boot test needs; tears down (guests, dnsmasq, namespaces) and
+/// removes its directory when dropped, failed or not.
+struct Fixture {
+    _teardown: Teardown,
+    data_dir: PathBuf,
+    store: Store,
+    images: Arc<Images>,
+    key: PathBuf,
+    _ts: nimbus_store::testing::TestStore,
+    _tmp: tempfile::TempDir,
+    /// Boot tests share ids and count QEMU processes: one at a time.
+    _serial: tokio::sync::MutexGuard<'static, ()>,
+}
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Images (kernel, ramdisk, root disk), a key, network, subnet, DHCP port, the
+/// server's port and the server (BUILD, bound to this host).
+async fn setup() -> Fixture {
+    // The agent's log goes with the test's output (shown when it fails).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "nimbus_agent=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let serial = SERIAL.lock().await;
     let guest = guest_dir().unwrap();
     let tmp = tempfile::Builder::new()
         .prefix("nimbus-agent-test")
@@ -276,6 +298,32 @@ async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
     s.key_name = Some("k1".into());
     s.key_data = Some(public.trim().to_string());
     create::<Server>(&store, &s).await;
+
+    Fixture {
+        _teardown,
+        data_dir,
+        store,
+        images,
+        key,
+        _ts: ts,
+        _tmp: tmp,
+        _serial: serial,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let fx = setup().await;
+    let (data_dir, store, images, key) = (
+        fx.data_dir.clone(),
+        fx.store.clone(),
+        fx.images.clone(),
+        fx.key.clone(),
+    );
     create::<InstanceAction>(&store, &action("create", "req-create")).await;
 
     let agent = start_agent(&data_dir, &store, &images);
@@ -577,5 +625,35 @@ async fn a_missing_qemu_binary_is_a_server_error_with_a_fault() {
         "{}",
         fault.message
     );
+    agent.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_killed_during_build_leaves_exactly_one_guest() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let fx = setup().await;
+    let (data_dir, store, images) = (fx.data_dir.clone(), fx.store.clone(), fx.images.clone());
+    let dir = instance_dir(&data_dir, SERVER);
+    let agent = start_agent(&data_dir, &store, &images);
+    // Die right when QEMU is about to start (config drive written).
+    wait_for("config drive written", || async {
+        dir.join("disk.config").exists().then_some(())
+    })
+    .await;
+    agent.abort();
+    let _ = agent.await;
+    let agent = start_agent(&data_dir, &store, &images);
+    let active = wait_state(&store, VmState::Active).await;
+    assert!(active.fault.is_none());
+    wait_for("ready line", || async {
+        (ready_lines(&data_dir) >= 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(qemu_count(), 1, "exactly one QEMU for the server");
+    assert_eq!(ready_lines(&data_dir), 1, "the guest booted twice");
     agent.abort();
 }
