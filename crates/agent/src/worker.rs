@@ -135,7 +135,13 @@ async fn reconcile(ctx: &Ctx, id: &str) -> anyhow::Result<Next> {
     }
 
     match (server.desired_power, running) {
-        (PowerIntent::Running, true) => mark_running(ctx, id).await?,
+        // The steady states: only write when something differs (the tick would
+        // otherwise open a write transaction every 2 s per server).
+        (PowerIntent::Running, true) => {
+            if !shows_running(&server, &ctx.accel) {
+                mark_running(ctx, id).await?;
+            }
+        }
         (PowerIntent::Running, false)
             if server.vm_state == VmState::Active && server.task_state.is_none() =>
         {
@@ -162,7 +168,11 @@ async fn reconcile(ctx: &Ctx, id: &str) -> anyhow::Result<Next> {
             set_stopped(ctx, id, false).await?;
             event(ctx, id, "stop", "compute_stop_instance", started, &Ok(())).await;
         }
-        (PowerIntent::Stopped, false) => set_stopped(ctx, id, false).await?,
+        (PowerIntent::Stopped, false) => {
+            if !shows_stopped(&server) {
+                set_stopped(ctx, id, false).await?;
+            }
+        }
     }
     Ok(Next::Continue)
 }
@@ -419,16 +429,25 @@ async fn mark_port_active(ctx: &Ctx, port_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn shows_running(s: &Server, accel: &str) -> bool {
+    s.vm_state == VmState::Active
+        && s.power_state == PowerState::Running
+        && s.task_state.is_none()
+        && s.launched_at.is_some()
+        && s.accelerator.as_deref() == Some(accel)
+}
+
+fn shows_stopped(s: &Server) -> bool {
+    s.vm_state == VmState::Stopped
+        && s.power_state == PowerState::Shutdown
+        && s.task_state.is_none()
+}
+
 async fn mark_running(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     let accel = ctx.accel.clone();
     ctx.store
         .modify::<Server, _, _>(id, |s| {
-            let done = s.vm_state == VmState::Active
-                && s.power_state == PowerState::Running
-                && s.task_state.is_none()
-                && s.launched_at.is_some()
-                && s.accelerator.as_deref() == Some(accel.as_str());
-            if done {
+            if shows_running(s, &accel) {
                 return Ok(Change::Keep(()));
             }
             s.vm_state = VmState::Active;
@@ -449,10 +468,7 @@ async fn mark_running(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
 async fn set_stopped(ctx: &Ctx, id: &str, by_itself: bool) -> anyhow::Result<()> {
     ctx.store
         .modify::<Server, _, _>(id, |s| {
-            let done = s.vm_state == VmState::Stopped
-                && s.power_state == PowerState::Shutdown
-                && s.task_state.is_none()
-                && (!by_itself || s.desired_power == PowerIntent::Stopped);
+            let done = shows_stopped(s) && (!by_itself || s.desired_power == PowerIntent::Stopped);
             if done {
                 return Ok(Change::Keep(()));
             }
