@@ -239,8 +239,13 @@ async fn snapshot(ctx: &Ctx, server: &Server, image_id: &str, running: bool) -> 
         };
         let tmp = dir.join(format!("snapshot-{image_id}.tmp"));
         let sock = qemu::qmp_socket(&dir);
+        // One QMP session from pause to resume: a second connection could wait
+        // behind the first one's teardown and leave the guest paused.
+        let mut session = None;
         if running {
-            qmp::command(&sock, "stop").await.context("pausing the guest")?;
+            let mut q = qmp::Qmp::connect(&sock).await.context("QMP")?;
+            q.execute("stop", None).await.context("pausing the guest")?;
+            session = Some(q);
         }
         // -U: QEMU holds the image lock; the guest is paused, so the copy is stable.
         let converted = crate::cmd::run(
@@ -252,8 +257,12 @@ async fn snapshot(ctx: &Ctx, server: &Server, image_id: &str, running: bool) -> 
             ],
         )
         .await;
-        if running {
-            if let Err(e) = qmp::command(&sock, "cont").await {
+        if let Some(mut q) = session {
+            let mut resumed = q.execute("cont", None).await.map(|_| ());
+            if resumed.is_err() {
+                resumed = qmp::command(&sock, "cont").await.map(|_| ());
+            }
+            if let Err(e) = resumed {
                 tracing::warn!(server = %id, "resuming the guest after the snapshot: {e:#}");
             }
         }

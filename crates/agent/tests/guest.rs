@@ -657,3 +657,88 @@ async fn an_agent_killed_during_build_leaves_exactly_one_guest() {
     assert_eq!(ready_lines(&data_dir), 1, "the guest booted twice");
     agent.abort();
 }
+
+/// A boot sector that writes `nimbus-bios-ok` to COM1 and halts: enough to show
+/// that an ordinary disk image (no kernel_id) boots through SeaBIOS.
+fn bios_disk() -> Vec<u8> {
+    let mut code: Vec<u8> = vec![
+        0x31, 0xC0, // xor ax, ax
+        0x8E, 0xD8, // mov ds, ax
+        0xFC, // cld
+        0xBA, 0xF8, 0x03, // mov dx, 0x3f8
+        0xBE, 0x15, 0x7C, // mov si, 0x7c15 (the message)
+        0xAC, // lodsb
+        0x84, 0xC0, // test al, al
+        0x74, 0x03, // jz +3
+        0xEE, // out dx, al
+        0xEB, 0xF8, // jmp lodsb
+        0xFA, // cli
+        0xF4, // hlt
+    ];
+    code.extend_from_slice(b"nimbus-bios-ok\r\n\0");
+    code.resize(510, 0);
+    code.extend_from_slice(&[0x55, 0xAA]);
+    code.resize(1 << 20, 0);
+    code
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_disk_image_boots_through_the_bios() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: not root");
+        return;
+    }
+    for tool in ["qemu-system-x86_64", "qemu-img", "genisoimage", "ip"] {
+        if nimbus_agent::cmd::find_program(tool).is_none() {
+            eprintln!("skipped: {tool} not installed");
+            return;
+        }
+    }
+    let _serial = SERIAL.lock().await;
+    let tmp = tempfile::Builder::new()
+        .prefix("nimbus-agent-test")
+        .tempdir()
+        .unwrap();
+    let data_dir = tmp.path().canonicalize().unwrap();
+    let _teardown = Teardown(data_dir.clone());
+    let ts = nimbus_store::testing::test_store().await.unwrap();
+    let store = ts.store.clone();
+    let images = Images::open(store.clone(), ImageConfig::new(&data_dir))
+        .await
+        .unwrap();
+    let raw = data_dir.join("boot.img");
+    std::fs::write(&raw, bios_disk()).unwrap();
+    register(&images, "bios-1", &raw, "raw", &[]).await;
+    let mut s = common::server(SERVER, "vm-bios", "bios-1", vec![]);
+    s.host = Some(HOST.into());
+    create::<Server>(&store, &s).await;
+    let agent = start_agent(&data_dir, &store, &images);
+    wait_state(&store, VmState::Active).await;
+    wait_for("the boot sector's line on the console", || async {
+        std::fs::read_to_string(console_log(&data_dir, SERVER))
+            .unwrap_or_default()
+            .contains("nimbus-bios-ok")
+            .then_some(())
+    })
+    .await;
+    // The overlay is 1 GiB (the flavor's disk) over the 1 MiB raw base.
+    let info = nimbus_agent::cmd::run(
+        "qemu-img",
+        &[
+            "info",
+            "-U",
+            "--output=json",
+            &instance_dir(&data_dir, SERVER)
+                .join("disk.qcow2")
+                .display()
+                .to_string(),
+        ],
+    )
+    .await
+    .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["virtual-size"], 1u64 << 30);
+    assert_eq!(info["backing-filename-format"], "raw");
+    agent.abort();
+}
