@@ -41,6 +41,40 @@ ensure_build_deps() {
   ensure_apt_packages build-essential pkg-config ca-certificates curl
 }
 
+# What running servers needs: QEMU, qemu-img, genisoimage (config drives),
+# dnsmasq (DHCP), iproute2 (namespaces, bridges, taps), the SSH client
+# (`nimbus ssh`). qemu-system-x86 comes from bookworm-backports when qemu-utils
+# does (the build machines ship qemu-utils 10.0.2 from there, and bookworm's
+# qemu-system-x86 7.2 would downgrade it).
+ensure_vm_deps() {
+  ensure_apt_packages qemu-utils genisoimage dnsmasq-base iproute2 openssh-client
+  dpkg-query -W -f='${Status}' qemu-system-x86 2>/dev/null | grep -q 'install ok installed' && return 0
+  if dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null | grep -q bpo; then
+    local src=/etc/apt/sources.list.d/nimbus-bookworm-backports.sources
+    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+      log "adding the bookworm-backports apt source ($src)"
+      printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: bookworm-backports' \
+        'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' |
+        as_root tee "$src" >/dev/null
+    fi
+    log "installing qemu-system-x86 from bookworm-backports"
+    as_root apt-get update -qq
+    NIMBUS_APT_UPDATED=1
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      -t bookworm-backports qemu-system-x86
+  else
+    ensure_apt_packages qemu-system-x86
+  fi
+}
+
+# ensure_guest_image: build the default guest image (guest/build: cached, ~1 min
+# the first time) and print its directory.
+ensure_guest_image() {
+  local out="$NIMBUS_ROOT/guest/.out"
+  as_root "$NIMBUS_ROOT/guest/build" "$out" >&2
+  echo "$out"
+}
+
 # ensure_rust [COMPONENT...]: cargo on PATH, plus rustup components (rustfmt, clippy).
 ensure_rust() {
   if [ -d "$HOME/.cargo/bin" ]; then

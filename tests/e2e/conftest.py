@@ -62,17 +62,31 @@ def nimbus(request, workdir) -> NimbusServer:
             server.save_artifacts(ARTIFACTS / "shared-server")
 
 
+@pytest.fixture(scope="session")
+def vm_cloud(request, workdir) -> NimbusServer:
+    """A server with the default guest image, for the tests that boot real VMs
+    (QEMU under TCG here). Its guests and namespaces are torn down at the end."""
+    server = NimbusServer("vm", workdir, guest=True)
+    try:
+        server.start()
+        yield server
+    finally:
+        if request.session.testsfailed:
+            server.save_artifacts(ARTIFACTS / "vm-server")
+        server.stop()
+
+
 @pytest.fixture
 def start_server(request, workdir):
     started: list[NimbusServer] = []
 
-    def start(name: str, *args: str, tls: bool = False) -> NimbusServer:
-        server = NimbusServer(f"{request.node.name}-{name}", workdir, args, tls=tls)
+    def start(name: str, *args: str, tls: bool = False, guest: bool = False) -> NimbusServer:
+        server = NimbusServer(f"{request.node.name}-{name}", workdir, args, tls=tls, guest=guest)
         started.append(server)
         return server.start()
 
     yield start
     for server in started:
-        server.stop()
         if _failed(request.node):
             server.save_artifacts(ARTIFACTS / server.name)
+        server.stop()

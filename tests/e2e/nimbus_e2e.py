@@ -41,6 +41,7 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("NIMBUS_BIN") or REPO / "target" / "release" / "nimbus").absolute()
 DATABASE_URL = os.environ.get("NIMBUS_E2E_DATABASE_URL") or None
+GUEST_DIR = Path(os.environ.get("NIMBUS_GUEST_IMAGE_DIR") or REPO / "guest" / ".out")
 ADMIN_PASSWORD = "e2e-Admin-" + uuid.uuid4().hex[:12]
 CLI_TIMEOUT = 120
 HTTP_TIMEOUT = 30
@@ -123,10 +124,16 @@ def fresh_database_url() -> str | None:
 class NimbusServer:
     """A real `nimbus serve` on 127.0.0.1 with its own data dir (and database)."""
 
-    def __init__(self, name: str, root: Path, args: tuple[str, ...] = (), tls: bool = False):
+    def __init__(self, name: str, root: Path, args: tuple[str, ...] = (), tls: bool = False,
+                 guest: bool = False):
         self.name = name
         self.data_dir = root / name
         self.data_dir.mkdir(parents=True)
+        # guest: register the default guest image and expect real VMs, which
+        # `stop` then removes with `nimbus teardown`.
+        self.guest = guest
+        if guest:
+            args = ("--guest-image-dir", str(GUEST_DIR), *args)
         self.extra_args = tuple(args)
         self.tls = tls
         self.cert = self.key = None
@@ -214,10 +221,42 @@ class NimbusServer:
             time.sleep(0.2)
         raise RuntimeError(f"/healthz not 200 within {timeout} s")
 
-    def stop(self, timeout: float = 20) -> int | None:
+    def stop(self, timeout: float = 20, teardown: bool = True) -> int | None:
+        """Stops the server (SIGTERM). Guests outlive `nimbus serve` by design (the
+        next start adopts them); with `teardown`, they and the dataplane go too."""
         if self.proc is None:
             return None
-        return _stop(self.proc, timeout)
+        code = _stop(self.proc, timeout)
+        if teardown and self.guest:
+            self.teardown()
+        return code
+
+    def kill9(self) -> None:
+        """SIGKILL, as a crash would: nothing is cleaned up."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        _live.discard(self.proc)
+
+    def teardown(self) -> None:
+        """Removes every guest, DHCP server and namespace of this cloud."""
+        proc = subprocess.run([str(BIN), "teardown", "--data-dir", str(self.data_dir)],
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise RuntimeError(f"nimbus teardown failed: {proc.stderr}")
+
+    def ssh(self, server: str, key: Path, *command: str, user: str | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess:
+        """`nimbus ssh SERVER -i KEY -- COMMAND` against this cloud."""
+        cmd = [str(BIN), "ssh", "--data-dir", str(self.data_dir)]
+        if self.database_url:
+            cmd += ["--database", self.database_url]
+        cmd += [server, "-i", str(key)]
+        if user:
+            cmd += ["-l", user]
+        cmd += ["--", *command]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
 
     def log_tail(self, lines: int = 40) -> str:
         out = []
@@ -233,6 +272,8 @@ class NimbusServer:
         for path in (self.stdout_log, self.stderr_log, self.clouds_yaml):
             if path.exists():
                 shutil.copy(path, dest / path.name)
+        for console in self.data_dir.glob("instances/*/console.log"):
+            shutil.copy(console, dest / f"console-{console.parent.name}.log")
 
     def audit(self, *args: str) -> subprocess.CompletedProcess:
         """Run `nimbus audit` against this server's store."""

@@ -42,8 +42,21 @@ pub struct LaunchSpec {
 pub fn pidfile(instance_dir: &Path) -> PathBuf {
     instance_dir.join("qemu.pid")
 }
+/// The QMP socket. Not in the instance directory: a Unix socket path must stay
+/// under 108 bytes, which a deep data dir exceeds. `/run/nimbus/qmp/` holds one
+/// per guest, named by a hash of the instance directory (unique per cloud and
+/// server, the same after a restart, so adoption finds it).
 pub fn qmp_socket(instance_dir: &Path) -> PathBuf {
-    instance_dir.join("qmp.sock")
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(instance_dir.as_os_str().as_encoded_bytes());
+    Path::new(QMP_DIR).join(format!("{}.sock", hex16(&digest)))
+}
+
+/// Where the QMP sockets live (tmpfs: they mean nothing after a host reboot).
+pub const QMP_DIR: &str = "/run/nimbus/qmp";
+
+fn hex16(bytes: &[u8]) -> String {
+    bytes[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The full command: `ip netns exec <ns> qemu-system-x86_64 ...` (program first).
@@ -77,7 +90,7 @@ pub fn command_line(spec: &LaunchSpec) -> Vec<String> {
         "-serial".into(),
         "chardev:serial0".into(),
         "-qmp".into(),
-        format!("unix:{},server=on,wait=off", p("qmp.sock")),
+        format!("unix:{},server=on,wait=off", qmp_socket(dir).display()),
     ];
     if let Some(d) = &spec.direct {
         a.push("-kernel".into());
@@ -131,6 +144,7 @@ pub async fn launch(spec: &LaunchSpec) -> anyhow::Result<i32> {
     let dir = &spec.instance_dir;
     // Stale files from a guest that is gone (a live one holds the pidfile lock).
     let _ = tokio::fs::remove_file(qmp_socket(dir)).await;
+    tokio::fs::create_dir_all(QMP_DIR).await?;
     let args = command_line(spec);
     // Not killed when the agent is dropped mid-launch, and in its own process
     // group: a QEMU that got as far as starting must survive the agent.
@@ -189,12 +203,12 @@ pub async fn stop(instance_dir: &Path, server_id: &str, grace: Duration) {
 
 /// Quits QEMU at once (QMP `quit`, then SIGTERM/SIGKILL by pid).
 pub async fn kill(instance_dir: &Path, server_id: &str) {
-    let Some(pid) = find(instance_dir, server_id) else {
-        return;
-    };
-    let _ = qmp::command(&qmp_socket(instance_dir), "quit").await;
-    if proc::wait_gone(pid, server_id, Duration::from_secs(5)).await {
-        return;
+    if let Some(pid) = find(instance_dir, server_id) {
+        let _ = qmp::command(&qmp_socket(instance_dir), "quit").await;
+        if !proc::wait_gone(pid, server_id, Duration::from_secs(5)).await {
+            proc::terminate(pid, server_id, Duration::from_secs(5)).await;
+        }
     }
-    proc::terminate(pid, server_id, Duration::from_secs(5)).await;
+    // The socket lives outside the instance directory, so it goes separately.
+    let _ = tokio::fs::remove_file(qmp_socket(instance_dir)).await;
 }

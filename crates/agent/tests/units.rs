@@ -110,9 +110,12 @@ fn qemu_runs_inside_the_dataplane_namespace_with_the_contracted_options() {
         ["file,id=serial0,path=/data/instances/srv-1/console.log,append=on"]
     );
     assert_eq!(after(&args, "-serial"), ["chardev:serial0"]);
+    let qmp = nimbus_agent::qemu::qmp_socket(std::path::Path::new("/data/instances/srv-1"));
+    assert!(qmp.starts_with(nimbus_agent::qemu::QMP_DIR));
+    assert!(qmp.as_os_str().len() < 108, "{}", qmp.display());
     assert_eq!(
         after(&args, "-qmp"),
-        ["unix:/data/instances/srv-1/qmp.sock,server=on,wait=off"]
+        [format!("unix:{},server=on,wait=off", qmp.display())]
     );
     let drives = after(&args, "-drive");
     assert_eq!(drives.len(), 2);

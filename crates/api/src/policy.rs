@@ -52,6 +52,7 @@ const OWN: &[Rule] = &[CloudAdmin, Owner];
 const SEEN: &[Rule] = &[Visible];
 const PROJECT_WRITE: &[Rule] = &[CloudAdmin, ProjectMember];
 const OWN_READ: &[Rule] = &[CloudAdmin, SystemReader, Owner];
+const PROJECT_READ: &[Rule] = &[CloudAdmin, SystemReader, ProjectReader];
 
 /// Every action, and the rules that allow it.
 pub static POLICY: &[(&str, &[Rule])] = &[
@@ -165,6 +166,51 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("compute:os-keypairs:show", OWN_READ),
     ("compute:os-keypairs:create", OWN),
     ("compute:os-keypairs:delete", OWN),
+    // Compute: servers belong to their project (other projects get 404); readers
+    // list and show, members create and act; admins see every project and the
+    // host attributes
+    ("compute:servers:index", ANYONE),
+    ("compute:servers:detail", ANYONE),
+    ("compute:servers:index:get_all_tenants", ADMIN),
+    ("compute:servers:show", PROJECT_READ),
+    ("compute:servers:show:host_attributes", ADMIN),
+    ("compute:servers:create", PROJECT_WRITE),
+    ("compute:servers:update", PROJECT_WRITE),
+    ("compute:servers:delete", PROJECT_WRITE),
+    ("compute:servers:start", PROJECT_WRITE),
+    ("compute:servers:stop", PROJECT_WRITE),
+    ("compute:servers:reboot", PROJECT_WRITE),
+    ("compute:servers:lock", PROJECT_WRITE),
+    ("compute:servers:unlock", PROJECT_WRITE),
+    ("compute:servers:create_image", PROJECT_WRITE),
+    ("compute:servers:console_output", PROJECT_WRITE),
+    ("compute:servers:metadata:index", PROJECT_READ),
+    ("compute:servers:metadata:update", PROJECT_WRITE),
+    ("compute:servers:tags:index", PROJECT_READ),
+    ("compute:servers:tags:update", PROJECT_WRITE),
+    ("compute:servers:ips", PROJECT_READ),
+    ("compute:os-interface:index", PROJECT_READ),
+    ("compute:os-interface:attach", PROJECT_WRITE),
+    ("compute:os-security-groups:list", PROJECT_READ),
+    ("compute:os-instance-actions:index", PROJECT_READ),
+    ("compute:os-instance-actions:events:details", ADMIN),
+    // Compute: server groups, quotas, limits, hypervisors, zones
+    ("compute:os-server-groups:index", ANYONE),
+    (
+        "compute:os-server-groups:index:all_projects",
+        ADMIN_OR_READER,
+    ),
+    ("compute:os-server-groups:show", PROJECT_READ),
+    ("compute:os-server-groups:create", PROJECT_WRITE),
+    ("compute:os-server-groups:delete", PROJECT_WRITE),
+    ("compute:os-quota-sets:show", PROJECT_READ),
+    ("compute:os-quota-sets:defaults", ANYONE),
+    ("compute:os-quota-sets:update", ADMIN),
+    ("compute:os-quota-sets:delete", ADMIN),
+    ("compute:limits", ANYONE),
+    ("compute:os-hypervisors", ADMIN_OR_READER),
+    ("compute:os-availability-zone:list", ANYONE),
+    ("compute:os-availability-zone:detail", ADMIN_OR_READER),
     // Image (Glance v2). Reads need only sight of the image: its owner project, a
     // public or community image, or a shared one the caller's project is a member
     // of (`nimbus_image::access` builds the target); other projects' private
@@ -187,6 +233,44 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("image:delete_member", PROJECT_WRITE),
     // the member project answers for itself (target: the member project)
     ("image:modify_member", PROJECT_WRITE),
+    // Network (Neutron v2.0). Reads need sight of the object: its own project, or
+    // for shared and external networks (and their subnets) any project
+    // (`nimbus_network::access` builds the target); others' objects answer 404.
+    // Writes need `member` on the owning project (for a subnet: the network's
+    // owner); `shared`, `router:external` and port bindings are for cloud admins.
+    ("network:get_network", SEEN),
+    ("network:create_network", PROJECT_WRITE),
+    ("network:update_network", PROJECT_WRITE),
+    ("network:delete_network", PROJECT_WRITE),
+    ("network:create_network:shared", ADMIN),
+    ("network:create_network:router:external", ADMIN),
+    ("network:update_network:shared", ADMIN),
+    ("network:update_network:router:external", ADMIN),
+    ("network:get_subnet", SEEN),
+    ("network:create_subnet", PROJECT_WRITE),
+    ("network:update_subnet", PROJECT_WRITE),
+    ("network:delete_subnet", PROJECT_WRITE),
+    ("network:get_port", SEEN),
+    ("network:create_port", PROJECT_WRITE),
+    ("network:update_port", PROJECT_WRITE),
+    ("network:delete_port", PROJECT_WRITE),
+    ("network:create_port:binding:host_id", ADMIN),
+    ("network:update_port:binding:host_id", ADMIN),
+    ("network:get_security_group", SEEN),
+    ("network:create_security_group", PROJECT_WRITE),
+    ("network:update_security_group", PROJECT_WRITE),
+    ("network:delete_security_group", PROJECT_WRITE),
+    ("network:get_security_group_rule", SEEN),
+    ("network:create_security_group_rule", PROJECT_WRITE),
+    ("network:delete_security_group_rule", PROJECT_WRITE),
+    // Network quotas: a project reads its own; cloud admins set them
+    ("network:get_quotas", ADMIN_OR_READER),
+    (
+        "network:get_quota",
+        &[CloudAdmin, SystemReader, ProjectReader],
+    ),
+    ("network:update_quota", ADMIN),
+    ("network:delete_quota", ADMIN),
 ];
 
 /// Roles a domain manager may grant (never `admin`).

@@ -1,15 +1,22 @@
 //! Compute: Nova v2.1 for Nimbus. Version discovery, microversions, flavors (with
-//! extra specs and access lists) and keypairs; servers come next, in the same shape.
+//! extra specs and access lists), keypairs, servers, server groups, quotas,
+//! hypervisors and the scheduler.
 //!
-//! - [`types`]: what is stored; [`keys`]: SSH/X.509 key checks, fingerprints and
-//!   generation; [`seed`]: the SCS standard flavors a first start creates;
+//! - [`types`] and [`server`]: what is stored; [`keys`]: SSH/X.509 key checks,
+//!   fingerprints and generation; [`seed`]: the SCS standard flavors a first start
+//!   creates; [`quota`]: quota sets and usage;
 //! - [`api`]: the HTTP routes (one file per resource), in Nova's error dialect,
 //!   behind microversion negotiation ([`NOVA`]);
-//! - [`Compute::flavor`] and [`Compute::keypair`]: lookups for other crates (the
-//!   server API resolves `flavorRef` and `key_name` through them).
+//! - [`scheduler::run`]: the controller binding new servers to hypervisors;
+//! - [`lifecycle::finish_delete`]: what the node agent calls once a deleted
+//!   server's guest is gone;
+//! - [`Compute::flavor`] and [`Compute::keypair`]: lookups for other crates.
 
 pub mod api;
 pub mod keys;
+pub mod lifecycle;
+pub mod quota;
+pub mod scheduler;
 pub mod seed;
 pub mod server;
 pub mod types;
@@ -17,7 +24,10 @@ pub mod types;
 use nimbus_api::auth::Principal;
 use nimbus_api::microversion::{Service, Version};
 use nimbus_api::{ApiError, ApiResult};
+use nimbus_image::Images;
+use nimbus_network::Networking;
 use nimbus_store::Store;
+use std::path::PathBuf;
 use std::sync::Arc;
 use types::{Flavor, Keypair};
 
@@ -38,11 +48,27 @@ pub static NOVA: Service = Service {
 /// The compute service, shared by its routes.
 pub struct Compute {
     pub store: Store,
+    /// Glance, for `imageRef` and `createImage`.
+    pub images: Arc<Images>,
+    /// Neutron, for the servers' ports.
+    pub networking: Arc<Networking>,
+    /// The server's data directory (console logs live under `instances/`).
+    pub data_dir: PathBuf,
 }
 
 impl Compute {
-    pub fn new(store: Store) -> Arc<Self> {
-        Arc::new(Compute { store })
+    pub fn new(
+        store: Store,
+        images: Arc<Images>,
+        networking: Arc<Networking>,
+        data_dir: PathBuf,
+    ) -> Arc<Self> {
+        Arc::new(Compute {
+            store,
+            images,
+            networking,
+            data_dir,
+        })
     }
 
     /// The flavor `id` as `caller` may use it: 404 (Nova's "Flavor X could not be

@@ -128,10 +128,20 @@ pub struct Server {
     /// The server's ports, in NIC order (Neutron port ids, `device_id` = this id).
     #[serde(default)]
     pub port_ids: Vec<String>,
+    /// The ports of `port_ids` the user passed in (`networks: [{port}]`): deleting
+    /// the server only unbinds them; the others Nova created and deletes.
+    #[serde(default)]
+    pub user_ports: Vec<String>,
+    /// `OS-DCF:diskConfig` as asked (`AUTO` or `MANUAL`).
+    #[serde(default = "manual")]
+    pub disk_config: String,
     #[serde(default = "default_zone")]
     pub availability_zone: String,
     #[serde(default)]
     pub locked: bool,
+    /// Why it was locked (2.73).
+    #[serde(default)]
+    pub locked_reason: Option<String>,
     #[serde(default)]
     pub access_ipv4: String,
     #[serde(default)]
@@ -176,6 +186,10 @@ pub struct Server {
 
 fn default_zone() -> String {
     "nova".to_string()
+}
+
+fn manual() -> String {
+    "MANUAL".to_string()
 }
 
 impl Resource for Server {

@@ -248,3 +248,33 @@ impl Resource for SecurityGroupRule {
         &self.security_group_id
     }
 }
+
+/// The `device_id` of a network's DHCP port: `dhcp` followed by the network id.
+pub fn dhcp_device_id(network_id: &str) -> String {
+    format!("dhcp{network_id}")
+}
+
+/// A project's network quotas where they differ from the defaults (Neutron's
+/// `quotas` extension); `None` means the default, `-1` unlimited.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkQuota {
+    /// The project id.
+    pub id: String,
+    #[serde(default)]
+    pub network: Option<i64>,
+    #[serde(default)]
+    pub subnet: Option<i64>,
+    #[serde(default)]
+    pub port: Option<i64>,
+    #[serde(default)]
+    pub security_group: Option<i64>,
+    #[serde(default)]
+    pub security_group_rule: Option<i64>,
+}
+
+impl Resource for NetworkQuota {
+    const KIND: &'static str = "network_quota";
+    fn id(&self) -> &str {
+        &self.id
+    }
+}

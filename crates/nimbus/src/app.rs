@@ -7,6 +7,7 @@ use axum::Router;
 use nimbus_compute::Compute;
 use nimbus_identity::Identity;
 use nimbus_image::Images;
+use nimbus_network::Networking;
 use std::sync::Arc;
 
 /// The services `nimbus serve` runs (one field per service; add yours here).
@@ -14,6 +15,7 @@ pub struct Services {
     pub identity: Arc<Identity>,
     pub compute: Arc<Compute>,
     pub images: Arc<Images>,
+    pub network: Arc<Networking>,
 }
 
 /// Builds the application serving every API at `public_url`.
@@ -22,6 +24,7 @@ pub fn build(services: &Services, public_url: &str) -> Router {
         .route("/healthz", get(|| async { (StatusCode::OK, "ok") }))
         .merge(nimbus_identity::api::router(services.identity.clone()))
         .merge(nimbus_compute::api::router(services.compute.clone()))
-        .merge(nimbus_image::api::router(services.images.clone()));
+        .merge(nimbus_image::api::router(services.images.clone()))
+        .merge(nimbus_network::api::router(services.network.clone()));
     nimbus_api::app::wrap(routers, services.identity.clone(), public_url)
 }

@@ -5,4 +5,6 @@
 pub mod app;
 pub mod audit;
 pub mod clouds;
+pub mod guest_image;
 pub mod serve;
+pub mod ssh;

@@ -1,8 +1,10 @@
 //! `nimbus`: the one binary. `nimbus serve` runs the cloud; `nimbus audit` reads the
-//! audit trail.
+//! audit trail; `nimbus ssh` logs in to a server; `nimbus teardown` removes a
+//! cloud's guests and namespaces.
 
 use clap::{Parser, Subcommand};
 use nimbus::serve::ServeArgs;
+use nimbus::ssh::SshArgs;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -25,6 +27,15 @@ enum Command {
         database: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: usize,
+    },
+    /// Log in to a server over SSH from inside its network's namespace (run on the
+    /// cloud's host, as root).
+    Ssh(SshArgs),
+    /// Stop every guest and DHCP server of a cloud and delete its namespaces
+    /// (`nimbus serve` itself leaves guests running for the next start to adopt).
+    Teardown {
+        #[arg(long, default_value = "./nimbus-data")]
+        data_dir: PathBuf,
     },
 }
 
@@ -57,15 +68,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             database,
             limit,
         } => {
-            let url = match database {
-                Some(u) => u,
-                None => {
-                    let dir = std::fs::canonicalize(&data_dir)?;
-                    format!("sqlite://{}/nimbus.db", dir.display())
-                }
-            };
-            let store = nimbus_store::Store::open(&url).await?;
+            let store = open_store(&data_dir, database).await?;
             nimbus::audit::print(&store, limit).await
         }
+        Command::Ssh(args) => {
+            let store = open_store(&args.data_dir, args.database.clone()).await?;
+            nimbus::ssh::run(args, &store).await
+        }
+        Command::Teardown { data_dir } => {
+            nimbus_agent::teardown_all(&std::fs::canonicalize(&data_dir)?).await;
+            Ok(())
+        }
     }
+}
+
+/// The store of a cloud: `database`, else the SQLite file in `data_dir`.
+async fn open_store(
+    data_dir: &std::path::Path,
+    database: Option<String>,
+) -> anyhow::Result<nimbus_store::Store> {
+    let url = match database {
+        Some(u) => u,
+        None => {
+            let dir = std::fs::canonicalize(data_dir)?;
+            format!("sqlite://{}/nimbus.db", dir.display())
+        }
+    };
+    Ok(nimbus_store::Store::open(&url).await?)
 }

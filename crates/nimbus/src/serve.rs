@@ -43,6 +43,28 @@ pub struct ServeArgs {
     /// Image data each project may store, in MiB (413 beyond; default 100 GiB).
     #[arg(long, default_value_t = nimbus_image::DEFAULT_QUOTA_BYTES >> 20)]
     pub image_quota_mib: u64,
+    /// A default guest built by `guest/build` (its output directory), registered as
+    /// the public image `nimbus-guest` at start.
+    #[arg(long, env = "NIMBUS_GUEST_IMAGE_DIR")]
+    pub guest_image_dir: Option<PathBuf>,
+    /// This host's name for the scheduler (`OS-EXT-SRV-ATTR:host`; default: the hostname).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Run no node agent in this process: an API/controller node that boots no guests.
+    #[arg(long)]
+    pub no_local_agent: bool,
+    /// vCPUs the scheduler may place per physical CPU of this host.
+    #[arg(long, default_value_t = 4.0)]
+    pub cpu_allocation_ratio: f64,
+    /// Guest RAM the scheduler may place per byte of this host's RAM.
+    #[arg(long, default_value_t = 1.0)]
+    pub ram_allocation_ratio: f64,
+    /// Guest disk the scheduler may place per byte free in the data dir.
+    #[arg(long, default_value_t = 1.0)]
+    pub disk_allocation_ratio: f64,
+    /// RAM (MiB) kept for the host itself, not offered to guests.
+    #[arg(long, default_value_t = 512)]
+    pub reserved_host_memory_mb: u64,
 }
 
 impl ServeArgs {
@@ -116,6 +138,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(flavors = seeded, "created the standard flavors");
     }
     bootstrap::ensure_service(&store, "image", "glance", &format!("{public_url}/image")).await?;
+    bootstrap::ensure_service(
+        &store,
+        "network",
+        "neutron",
+        &format!("{public_url}/network"),
+    )
+    .await?;
+    nimbus_network::bootstrap::ensure_defaults(&store, &boot.admin_project_id)
+        .await
+        .context("creating the default network")?;
 
     let mut config = IdentityConfig::new(&public_url);
     config.token_ttl = chrono::Duration::seconds(args.token_expiration);
@@ -149,11 +181,28 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let images = nimbus_image::Images::open(store.clone(), image_config)
         .await
         .context("opening the image service")?;
+    if let Some(dir) = &args.guest_image_dir {
+        crate::guest_image::register(&store, &images, dir)
+            .await
+            .context("registering the built-in guest image")?;
+    }
 
+    let networking = nimbus_network::Networking::new(store.clone());
+    let compute = nimbus_compute::Compute::new(
+        store.clone(),
+        images.clone(),
+        networking.clone(),
+        data_dir.clone(),
+    );
+    tokio::spawn(nimbus_compute::scheduler::run(store.clone()));
+    if !args.no_local_agent {
+        spawn_agent(&args, &data_dir, store.clone(), images.clone());
+    }
     let services = crate::app::Services {
         identity: identity.clone(),
-        compute: nimbus_compute::Compute::new(store.clone()),
+        compute,
         images,
+        network: networking,
     };
     let app = crate::app::build(&services, &public_url);
     spawn_token_sweeper(identity);
@@ -218,6 +267,44 @@ fn announce(
         "  try:         OS_CLIENT_CONFIG_FILE={} openstack --os-cloud nimbus token issue",
         clouds.display()
     );
+}
+
+/// The node agent for this host, in-process (ADR 0004): it boots the guests the
+/// scheduler binds here. An agent that fails is logged and started again.
+fn spawn_agent(
+    args: &ServeArgs,
+    data_dir: &std::path::Path,
+    store: Store,
+    images: std::sync::Arc<nimbus_image::Images>,
+) {
+    let host = args.host.clone().unwrap_or_else(local_hostname);
+    let mut config = nimbus_agent::AgentConfig::new(host, data_dir);
+    config.cpu_allocation_ratio = args.cpu_allocation_ratio;
+    config.ram_allocation_ratio = args.ram_allocation_ratio;
+    config.disk_allocation_ratio = args.disk_allocation_ratio;
+    config.reserved_ram_mb = args.reserved_host_memory_mb;
+    config.probe_kernel = args.guest_image_dir.as_ref().map(|d| d.join("vmlinux"));
+    tokio::spawn(async move {
+        loop {
+            match nimbus_agent::run(config.clone(), store.clone(), images.clone()).await {
+                Ok(()) => return,
+                Err(e) => tracing::error!(
+                    error = format!("{e:#}"),
+                    "node agent failed; restarting it in 5 s"
+                ),
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+}
+
+/// The kernel's host name (`uname -n`).
+fn local_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 fn spawn_token_sweeper(identity: std::sync::Arc<Identity>) {

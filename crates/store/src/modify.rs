@@ -19,7 +19,11 @@ impl Store {
     /// in between; otherwise reads again and repeats. `Ok(None)` when the object
     /// does not exist. `change` may run several times, so it must only edit the
     /// object it is given (and may return an error to give up).
-    pub async fn modify<T, R, F>(&self, id: &str, mut change: F) -> Result<Option<(Versioned<T>, R)>>
+    pub async fn modify<T, R, F>(
+        &self,
+        id: &str,
+        mut change: F,
+    ) -> Result<Option<(Versioned<T>, R)>>
     where
         T: Resource + Clone,
         F: FnMut(&mut T) -> Result<Change<R>>,

@@ -251,3 +251,58 @@ async fn nul_keys_name_nothing_and_are_refused_on_write() {
         "nothing half-written"
     );
 }
+
+#[tokio::test]
+async fn modify_loses_no_update_among_concurrent_writers() {
+    let t = test_store().await.unwrap();
+    let s = t.store.clone();
+    let mut tx = s.begin().await.unwrap();
+    tx.create(&thing("counter", "s", "0")).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    s.modify::<Thing, (), _>("counter", |t| {
+                        t.name = (t.name.parse::<u32>().unwrap() + 1).to_string();
+                        Ok(nimbus_store::Change::Write(()))
+                    })
+                    .await
+                    .unwrap()
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let counter = s.get::<Thing>("counter").await.unwrap().unwrap();
+    assert_eq!(counter.value.name, "80");
+
+    // Keep writes nothing; an absent object is None; an error aborts.
+    let before = s.revision();
+    let kept = s
+        .modify::<Thing, u8, _>("counter", |_| Ok(nimbus_store::Change::Keep(7)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((kept.1, s.revision()), (7, before));
+    assert!(s
+        .modify::<Thing, (), _>("missing", |_| Ok(nimbus_store::Change::Write(())))
+        .await
+        .unwrap()
+        .is_none());
+    let err = s
+        .modify::<Thing, (), _>("counter", |_| {
+            Err(StoreError::Invalid {
+                what: "test".into(),
+                detail: "no".into(),
+            })
+        })
+        .await;
+    assert!(matches!(err, Err(StoreError::Invalid { .. })));
+    assert_eq!(s.revision(), before);
+}

@@ -4,6 +4,7 @@
 
 mod glance;
 mod keystone;
+pub mod neutron;
 pub mod nova;
 
 use crate::ApiError;
@@ -19,6 +20,8 @@ pub enum Dialect {
     Nova,
     /// webob's `text/html` error page (Glance)
     Glance,
+    /// `{"NeutronError":{"type","message","detail"}}`
+    Neutron,
 }
 
 /// Renders the errors of a Keystone router:
@@ -39,6 +42,12 @@ pub async fn glance(resp: Response<Body>) -> Response<Body> {
     render(Dialect::Glance, resp)
 }
 
+/// Renders the errors of a Neutron router:
+/// `router.layer(axum::middleware::map_response(dialect::neutron))`.
+pub async fn neutron(resp: Response<Body>) -> Response<Body> {
+    render(Dialect::Neutron, resp)
+}
+
 fn render(dialect: Dialect, resp: Response<Body>) -> Response<Body> {
     if !(resp.status().is_client_error() || resp.status().is_server_error()) {
         return resp;
@@ -52,6 +61,13 @@ fn render(dialect: Dialect, resp: Response<Body>) -> Response<Body> {
         Dialect::Keystone => (keystone::body(&error), "application/json"),
         Dialect::Nova => (nova::body(&error), "application/json"),
         Dialect::Glance => (glance::body(&error), glance::CONTENT_TYPE),
+        Dialect::Neutron => (
+            neutron::body(
+                &error,
+                parts.extensions.get::<neutron::ErrorType>().copied(),
+            ),
+            "application/json",
+        ),
     };
     parts
         .headers

@@ -4,16 +4,25 @@
 //! requested [`Microversion`](nimbus_api::microversion::Microversion).
 //!
 //! Every route sits behind microversion negotiation ([`crate::NOVA`]) and renders
-//! its errors in Nova's format, unknown paths under `/compute` included. Servers go
-//! in `servers.rs` (and `server_*.rs`) next to `flavors.rs` and `keypairs.rs`, with
-//! their routes added to [`router`].
+//! its errors in Nova's format, unknown paths under `/compute` included. Servers
+//! live in `servers.rs` and `server_*.rs`.
 
 pub mod common;
 pub mod discovery;
 pub mod extra_specs;
 pub mod flavor_access;
 pub mod flavors;
+pub mod hypervisors;
+pub mod instance_actions;
 pub mod keypairs;
+pub mod quotas;
+pub mod server_actions;
+pub mod server_create;
+pub mod server_groups;
+pub mod server_input;
+pub mod server_parts;
+pub mod server_view;
+pub mod servers;
 pub mod views;
 
 use crate::{Compute, NOVA};
@@ -64,6 +73,103 @@ pub fn router(compute: Arc<Compute>) -> Router {
         .route(
             &r("/os-keypairs/{name}"),
             get(keypairs::show).delete(keypairs::delete),
+        )
+        .route(
+            &r("/servers"),
+            get(servers::index).post(server_create::create),
+        )
+        .route(&r("/servers/detail"), get(servers::detail))
+        .route(
+            &r("/servers/{server_id}"),
+            get(servers::show)
+                .put(servers::update)
+                .delete(servers::delete),
+        )
+        .route(
+            &r("/servers/{server_id}/action"),
+            post(server_actions::action),
+        )
+        .route(
+            &r("/servers/{server_id}/metadata"),
+            get(server_parts::metadata_index)
+                .post(server_parts::metadata_update)
+                .put(server_parts::metadata_replace),
+        )
+        .route(
+            &r("/servers/{server_id}/metadata/{key}"),
+            get(server_parts::metadata_show)
+                .put(server_parts::metadata_put)
+                .delete(server_parts::metadata_delete),
+        )
+        .route(
+            &r("/servers/{server_id}/tags"),
+            get(server_parts::tags_index)
+                .put(server_parts::tags_replace)
+                .delete(server_parts::tags_clear),
+        )
+        .route(
+            &r("/servers/{server_id}/tags/{tag}"),
+            get(server_parts::tag_check)
+                .put(server_parts::tag_add)
+                .delete(server_parts::tag_delete),
+        )
+        .route(&r("/servers/{server_id}/ips"), get(server_parts::ips))
+        .route(
+            &r("/servers/{server_id}/ips/{network}"),
+            get(server_parts::ips_of),
+        )
+        .route(
+            &r("/servers/{server_id}/os-interface"),
+            get(server_parts::interfaces).post(server_parts::interface_change),
+        )
+        .route(
+            &r("/servers/{server_id}/os-interface/{port_id}"),
+            get(server_parts::interface_show).delete(server_parts::interface_change),
+        )
+        .route(
+            &r("/servers/{server_id}/os-security-groups"),
+            get(server_parts::security_groups),
+        )
+        .route(
+            &r("/servers/{server_id}/os-instance-actions"),
+            get(instance_actions::index),
+        )
+        .route(
+            &r("/servers/{server_id}/os-instance-actions/{request_id}"),
+            get(instance_actions::show),
+        )
+        .route(
+            &r("/os-server-groups"),
+            get(server_groups::index).post(server_groups::create),
+        )
+        .route(
+            &r("/os-server-groups/{group_id}"),
+            get(server_groups::show).delete(server_groups::delete),
+        )
+        .route(
+            &r("/os-quota-sets/{project_id}"),
+            get(quotas::show).put(quotas::update).delete(quotas::delete),
+        )
+        .route(
+            &r("/os-quota-sets/{project_id}/defaults"),
+            get(quotas::defaults),
+        )
+        .route(
+            &r("/os-quota-sets/{project_id}/detail"),
+            get(quotas::detail),
+        )
+        .route(&r("/limits"), get(quotas::limits))
+        .route(&r("/os-hypervisors"), get(hypervisors::index))
+        .route(&r("/os-hypervisors/detail"), get(hypervisors::detail))
+        .route(
+            &r("/os-hypervisors/statistics"),
+            get(hypervisors::statistics),
+        )
+        .route(&r("/os-hypervisors/{id}"), get(hypervisors::show))
+        .route(&r("/os-availability-zone"), get(hypervisors::zones))
+        .route(
+            &r("/os-availability-zone/detail"),
+            get(hypervisors::zones_detail),
         )
         .route("/compute/{*rest}", any(not_found))
         .with_state(compute)

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod cloud;
+
 use nimbus_api::auth::Scope;
 use nimbus_api::testing::{
     cloud_admin, principal, project_user, Resp, StaticAuthenticator, TestClient,
@@ -35,6 +37,8 @@ pub struct App {
     pub store: TestStore,
     pub compute: Arc<Compute>,
     pub client: TestClient,
+    /// The data directory (image files, instance directories).
+    pub dir: tempfile::TempDir,
 }
 
 impl App {
@@ -73,12 +77,26 @@ impl App {
             AUDITOR,
             principal("auditor", Scope::System, &["reader"], false),
         );
-        let compute = Compute::new(store.store.clone());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let images = nimbus_image::Images::open(
+            store.store.clone(),
+            nimbus_image::ImageConfig::new(dir.path()),
+        )
+        .await
+        .expect("images");
+        let networking = nimbus_network::Networking::new(store.store.clone());
+        let compute = Compute::new(
+            store.store.clone(),
+            images,
+            networking,
+            dir.path().to_path_buf(),
+        );
         let client = TestClient::new(nimbus_compute::api::router(compute.clone()), auth);
         App {
             store,
             compute,
             client,
+            dir,
         }
     }
 

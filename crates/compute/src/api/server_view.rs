@@ -1,0 +1,274 @@
+//! How a server looks on the wire, per microversion and caller: the brief list
+//! item and the full document (show, `/servers/detail`), with `addresses` built
+//! from the server's ports, the flavor embedded from 2.47, and the admin-only
+//! `OS-EXT-SRV-ATTR:*` fields.
+
+use super::common::links;
+use crate::scheduler::is_up;
+use crate::server::{Hypervisor, PowerState, Server, ServerGroup, TaskState, VmState};
+use crate::Compute;
+use chrono::{DateTime, Utc};
+use nimbus_api::auth::Principal;
+use nimbus_api::links::PublicUrl;
+use nimbus_api::microversion::Microversion;
+use nimbus_network::types::{Network, Port, SecurityGroup};
+use nimbus_store::Versioned;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha224};
+use std::collections::HashMap;
+
+/// What a server document needs besides the server itself.
+#[derive(Default)]
+pub struct Extras {
+    /// The server's ports, in NIC order (ports already gone are left out).
+    pub ports: Vec<Port>,
+    pub network_names: HashMap<String, String>,
+    pub security_group_names: Vec<String>,
+    /// `UP`, `DOWN` or `UNKNOWN` (2.16 `host_status`), when the server has a host.
+    pub host_status: Option<&'static str>,
+    /// The server groups the server is in (2.71).
+    pub groups: Vec<String>,
+}
+
+/// Reads what [`server`] shows of `s` beyond the object.
+pub async fn extras(c: &Compute, s: &Server) -> nimbus_store::Result<Extras> {
+    let mut x = Extras::default();
+    for id in &s.port_ids {
+        if let Some(p) = c.store.get::<Port>(id).await? {
+            if !x.network_names.contains_key(&p.value.network_id) {
+                let name = c
+                    .store
+                    .get::<Network>(&p.value.network_id)
+                    .await?
+                    .map(|n| n.value.name)
+                    .unwrap_or_default();
+                x.network_names.insert(p.value.network_id.clone(), name);
+            }
+            x.ports.push(p.value);
+        }
+    }
+    for id in &s.security_groups {
+        if let Some(g) = c.store.get::<SecurityGroup>(id).await? {
+            if !x.security_group_names.contains(&g.value.name) {
+                x.security_group_names.push(g.value.name);
+            }
+        }
+    }
+    if let Some(host) = &s.host {
+        x.host_status = Some(match c.store.get::<Hypervisor>(host).await? {
+            Some(h) if is_up(&h.value, Utc::now()) => "UP",
+            Some(_) => "DOWN",
+            None => "UNKNOWN",
+        });
+    }
+    if let Some(g) = &s.server_group {
+        if c.store.get::<ServerGroup>(g).await?.is_some() {
+            x.groups.push(g.clone());
+        }
+    }
+    Ok(x)
+}
+
+/// Nova's timestamp for `created`/`updated`: seconds, `Z`.
+pub fn ts(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Nova's timestamp for `launched_at` and instance actions: microseconds, no zone.
+pub fn ts_micro(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+/// `hostId`: SHA-224 of project and host, "" while unscheduled.
+pub fn host_id(s: &Server) -> String {
+    match &s.host {
+        Some(h) => host_id_of(&s.project_id, h),
+        None => String::new(),
+    }
+}
+
+/// `hostId` of `host` as `project` sees it.
+pub fn host_id_of(project: &str, host: &str) -> String {
+    hex::encode(Sha224::digest(format!("{project}{host}").as_bytes()))
+}
+
+/// The list item of `GET /servers`.
+pub fn brief(url: &PublicUrl, s: &Server) -> Value {
+    json!({"id": s.id, "name": s.name, "links": links(url, "servers", &s.id)})
+}
+
+fn bookmark(url: &PublicUrl, collection: &str, id: &str) -> Value {
+    json!([{"rel": "bookmark", "href": url.join(&format!("/compute/{collection}/{}", super::common::encode(id)))}])
+}
+
+/// `addresses`: the ports' fixed IPs grouped by network name.
+pub fn addresses(x: &Extras) -> Value {
+    let mut out = Map::new();
+    for p in &x.ports {
+        let name = x
+            .network_names
+            .get(&p.network_id)
+            .cloned()
+            .unwrap_or_else(|| p.network_id.clone());
+        let list = out.entry(name).or_insert_with(|| json!([]));
+        for ip in &p.fixed_ips {
+            if let Some(items) = list.as_array_mut() {
+                items.push(json!({
+                    "version": if ip.ip_address.contains(':') { 6 } else { 4 },
+                    "addr": ip.ip_address,
+                    "OS-EXT-IPS:type": "fixed",
+                    "OS-EXT-IPS-MAC:mac_addr": p.mac_address,
+                }));
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+fn task_name(t: Option<TaskState>) -> Value {
+    match t {
+        None => Value::Null,
+        Some(t) => json!(super::server_actions::task_name(t)),
+    }
+}
+
+fn vm_name(v: VmState) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Nova's `power_state` number.
+pub fn power_number(p: PowerState) -> u8 {
+    p as u8
+}
+
+/// The full server document.
+pub fn server(
+    url: &PublicUrl,
+    mv: Microversion,
+    caller: &Principal,
+    v: &Versioned<Server>,
+    x: &Extras,
+) -> Value {
+    let s = &v.value;
+    let admin = nimbus_api::policy::allowed(
+        caller,
+        "compute:servers:show:host_attributes",
+        &nimbus_api::policy::Target::default(),
+    );
+    let image = if s.image_id.is_empty() {
+        json!("")
+    } else {
+        json!({"id": s.image_id, "links": bookmark(url, "images", &s.image_id)})
+    };
+    let flavor = if mv.at_least(2, 47) {
+        s.flavor.embedded(true)
+    } else {
+        json!({"id": s.flavor.id, "links": bookmark(url, "flavors", &s.flavor.id)})
+    };
+    let sgs: Vec<Value> = x
+        .security_group_names
+        .iter()
+        .map(|n| json!({"name": n}))
+        .collect();
+    let mut d = json!({
+        "id": s.id,
+        "name": s.name,
+        "status": s.status(),
+        "tenant_id": s.project_id,
+        "user_id": s.user_id,
+        "metadata": s.metadata,
+        "hostId": host_id(s),
+        "image": image,
+        "flavor": flavor,
+        "created": ts(&s.created_at),
+        "updated": ts(&s.updated_at),
+        "addresses": addresses(x),
+        "accessIPv4": s.access_ipv4,
+        "accessIPv6": s.access_ipv6,
+        "links": links(url, "servers", &s.id),
+        "key_name": s.key_name,
+        "config_drive": if s.config_drive { "True" } else { "" },
+        "OS-EXT-STS:vm_state": vm_name(s.vm_state),
+        "OS-EXT-STS:task_state": task_name(s.task_state),
+        "OS-EXT-STS:power_state": power_number(s.power_state),
+        "OS-EXT-AZ:availability_zone": s.availability_zone,
+        "OS-SRV-USG:launched_at": s.launched_at.as_ref().map(ts_micro),
+        "OS-SRV-USG:terminated_at": Value::Null,
+        "OS-DCF:diskConfig": s.disk_config,
+        "os-extended-volumes:volumes_attached": [],
+    });
+    if !sgs.is_empty() {
+        d["security_groups"] = json!(sgs);
+    }
+    if matches!(s.status(), "ACTIVE" | "BUILD") {
+        d["progress"] = json!(0);
+    }
+    if let Some(f) = &s.fault {
+        if s.vm_state == VmState::Error {
+            let mut fault =
+                json!({"code": f.code, "created": ts(&f.created), "message": f.message});
+            if admin {
+                fault["details"] = json!(f.details);
+            }
+            d["fault"] = fault;
+        }
+    }
+    if admin {
+        d["OS-EXT-SRV-ATTR:host"] = json!(s.host);
+        d["OS-EXT-SRV-ATTR:hypervisor_hostname"] = json!(s.host);
+        d["OS-EXT-SRV-ATTR:instance_name"] = json!(format!("instance-{:08x}", v.created_revision));
+        if mv.at_least(2, 3) {
+            d["OS-EXT-SRV-ATTR:reservation_id"] = json!(s.reservation_id);
+            d["OS-EXT-SRV-ATTR:launch_index"] = json!(s.launch_index.saturating_sub(1));
+            d["OS-EXT-SRV-ATTR:hostname"] = json!(s.hostname);
+            d["OS-EXT-SRV-ATTR:kernel_id"] = json!("");
+            d["OS-EXT-SRV-ATTR:ramdisk_id"] = json!("");
+            d["OS-EXT-SRV-ATTR:root_device_name"] = json!("/dev/vda");
+            d["OS-EXT-SRV-ATTR:user_data"] = json!(s.user_data);
+        }
+        if mv.at_least(2, 16) {
+            d["host_status"] = json!(x.host_status.unwrap_or(""));
+        }
+    }
+    if mv.at_least(2, 9) {
+        d["locked"] = json!(s.locked);
+    }
+    if mv.at_least(2, 19) {
+        d["description"] = json!(s.description);
+    }
+    if mv.at_least(2, 26) {
+        d["tags"] = json!(s.tags);
+    }
+    if mv.at_least(2, 63) {
+        d["trusted_image_certificates"] = Value::Null;
+    }
+    if mv.at_least(2, 71) {
+        d["server_groups"] = json!(x.groups);
+    }
+    if mv.at_least(2, 73) {
+        d["locked_reason"] = json!(s.locked_reason);
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_id_is_sha224_of_project_and_host() {
+        let digest = hex::encode(Sha224::digest(b"p1h1"));
+        assert_eq!(digest.len(), 56);
+        let f = crate::seed::standard_flavors().remove(0);
+        let now = Utc::now();
+        let mut s: Server = serde_json::from_value(json!({
+            "id": "s", "name": "n", "project_id": "p1", "user_id": "u", "hostname": "n",
+            "flavor": f, "image_id": "", "created_at": now, "updated_at": now,
+            "desired_power": "running", "vm_state": "building", "power_state": "nostate",
+        }))
+        .unwrap();
+        assert_eq!(host_id(&s), "");
+        s.host = Some("h1".into());
+        assert_eq!(host_id(&s), digest);
+    }
+}

@@ -1,0 +1,256 @@
+//! The scheduler: binds each new server to a hypervisor (ADR 0004). It watches
+//! servers and hypervisors and, for every server in `building` without a host and
+//! not being deleted, filters the hypervisors that are up (heartbeat within
+//! [`HEARTBEAT_TIMEOUT_SECS`]) with room for the flavor (capacity × allocation
+//! ratio − what the servers bound there take) and that its server group's policy
+//! allows, then picks the least loaded. None left: the server goes to ERROR with
+//! Nova's "No valid host" fault.
+//!
+//! Level-triggered and idempotent: every pass looks at the whole state, binds one
+//! server at a time (each bind counted before the next choice, so two servers
+//! created together cannot both take the last slot) and writes with
+//! `Store::modify`, which re-checks that the server still wants a host.
+
+use crate::lifecycle::finish_action;
+use crate::server::{Fault, Hypervisor, Server, ServerGroup, TaskState, VmState};
+use chrono::Utc;
+use nimbus_store::{Change, Resource, Store, WatchFilter};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// A hypervisor whose agent has not reported for this long is down.
+pub const HEARTBEAT_TIMEOUT_SECS: i64 = 60;
+/// How long a new server waits for a first hypervisor to come up (a fresh
+/// `nimbus serve` registers its own agent a moment after it starts serving).
+const NO_HYPERVISOR_GRACE_SECS: i64 = 30;
+/// Passes also run this often without events (heartbeats age without any).
+const TICK: Duration = Duration::from_secs(5);
+
+/// Nova's message when no host fits.
+pub const NO_VALID_HOST: &str = "No valid host was found. There are not enough hosts available.";
+
+/// Runs forever: a pass at start, then one after every batch of changes.
+pub async fn run(store: Store) {
+    loop {
+        let from = store.revision();
+        let filter = WatchFilter {
+            kinds: vec![
+                Server::KIND.to_string(),
+                Hypervisor::KIND.to_string(),
+                ServerGroup::KIND.to_string(),
+            ],
+            parent: None,
+        };
+        let mut watch = match store.watch(filter, from).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduler: watch failed; retrying");
+                tokio::time::sleep(TICK).await;
+                continue;
+            }
+        };
+        loop {
+            if let Err(e) = pass(&store).await {
+                tracing::warn!(error = %e, "scheduler pass failed");
+            }
+            match tokio::time::timeout(TICK, watch.next()).await {
+                Ok(Some(Ok(_))) | Err(_) => {
+                    // Drain what else arrived, so one pass covers a burst.
+                    while let Ok(Some(Ok(_))) =
+                        tokio::time::timeout(Duration::from_millis(20), watch.next()).await
+                    {
+                    }
+                }
+                Ok(Some(Err(_))) | Ok(None) => break,
+            }
+        }
+    }
+}
+
+/// Room on one hypervisor.
+#[derive(Clone, Debug)]
+struct Room {
+    host: String,
+    vcpus: f64,
+    ram: f64,
+    disk: f64,
+}
+
+/// Whether a server still waits for the scheduler.
+pub fn wants_host(s: &Server) -> bool {
+    s.host.is_none() && !s.deleting && s.vm_state == VmState::Building
+}
+
+/// One pass over everything; binds or fails every server waiting for a host.
+pub async fn pass(store: &Store) -> nimbus_store::Result<()> {
+    let mut servers: Vec<Server> = store
+        .list::<Server>(None)
+        .await?
+        .into_iter()
+        .map(|v| v.value)
+        .collect();
+    let mut pending: Vec<Server> = servers.iter().filter(|s| wants_host(s)).cloned().collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    pending.sort_by_key(|s| (s.created_at, s.launch_index));
+    let now = Utc::now();
+    let hypervisors: Vec<Hypervisor> = store
+        .list::<Hypervisor>(None)
+        .await?
+        .into_iter()
+        .map(|v| v.value)
+        .filter(|h| is_up(h, now))
+        .collect();
+    let groups: HashMap<String, ServerGroup> = store
+        .list::<ServerGroup>(None)
+        .await?
+        .into_iter()
+        .map(|g| (g.value.id.clone(), g.value))
+        .collect();
+    for server in pending {
+        if hypervisors.is_empty()
+            && (now - server.created_at).num_seconds() < NO_HYPERVISOR_GRACE_SECS
+        {
+            continue;
+        }
+        let rooms = rooms(&hypervisors, &servers);
+        let group = server.server_group.as_ref().and_then(|g| groups.get(g));
+        let choice = choose(&server, &rooms, group, &servers);
+        let written = bind(store, &server.id, choice.as_deref()).await?;
+        if let (Some(host), true) = (choice, written) {
+            if let Some(s) = servers.iter_mut().find(|s| s.id == server.id) {
+                s.host = Some(host);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Up: the agent said so and heartbeated recently.
+pub fn is_up(h: &Hypervisor, now: chrono::DateTime<Utc>) -> bool {
+    h.state == "up" && (now - h.heartbeat_at).num_seconds() <= HEARTBEAT_TIMEOUT_SECS
+}
+
+fn rooms(hypervisors: &[Hypervisor], servers: &[Server]) -> Vec<Room> {
+    hypervisors
+        .iter()
+        .map(|h| {
+            let mut room = Room {
+                host: h.id.clone(),
+                vcpus: h.vcpus as f64 * h.cpu_allocation_ratio,
+                ram: h.memory_mb as f64 * h.ram_allocation_ratio,
+                disk: h.local_gb as f64 * h.disk_allocation_ratio,
+            };
+            for s in servers.iter().filter(|s| s.host.as_deref() == Some(&h.id)) {
+                room.vcpus -= s.flavor.vcpus as f64;
+                room.ram -= s.flavor.ram as f64;
+                room.disk -= (s.flavor.disk + s.flavor.ephemeral) as f64;
+            }
+            room
+        })
+        .collect()
+}
+
+/// The host for `server`, or `None` when nothing fits.
+fn choose(
+    server: &Server,
+    rooms: &[Room],
+    group: Option<&ServerGroup>,
+    servers: &[Server],
+) -> Option<String> {
+    let f = &server.flavor;
+    let member_hosts: Vec<&str> = group
+        .map(|g| {
+            servers
+                .iter()
+                .filter(|s| s.id != server.id && g.members.contains(&s.id))
+                .filter_map(|s| s.host.as_deref())
+                .collect()
+        })
+        .unwrap_or_default();
+    let policy = group.map(|g| g.policy.as_str()).unwrap_or("");
+    let max_per_host = group
+        .and_then(|g| g.rules.get("max_server_per_host").copied())
+        .unwrap_or(1) as usize;
+    let mut fits: Vec<&Room> = rooms
+        .iter()
+        .filter(|r| {
+            r.vcpus >= f.vcpus as f64
+                && r.ram >= f.ram as f64
+                && r.disk >= (f.disk + f.ephemeral) as f64
+        })
+        .filter(|r| {
+            let on_host = member_hosts.iter().filter(|h| **h == r.host).count();
+            match policy {
+                "affinity" => member_hosts.is_empty() || on_host > 0,
+                "anti-affinity" => on_host < max_per_host,
+                _ => true,
+            }
+        })
+        .collect();
+    // Least loaded first: most free RAM, then most free vCPUs; soft policies
+    // weigh their members' hosts before that.
+    fits.sort_by(|a, b| {
+        let pref = |r: &Room| -> i64 {
+            let n = member_hosts.iter().filter(|h| **h == r.host).count() as i64;
+            match policy {
+                "soft-affinity" => -n,
+                "soft-anti-affinity" => n,
+                _ => 0,
+            }
+        };
+        pref(a)
+            .cmp(&pref(b))
+            .then(b.ram.total_cmp(&a.ram))
+            .then(b.vcpus.total_cmp(&a.vcpus))
+            .then(a.host.cmp(&b.host))
+    });
+    fits.first().map(|r| r.host.clone())
+}
+
+/// Writes the decision if the server still wants a host; whether it was written.
+async fn bind(store: &Store, id: &str, host: Option<&str>) -> nimbus_store::Result<bool> {
+    let done = store
+        .modify_with::<Server, bool, _>(id, |s, _tx| {
+            if !wants_host(s) {
+                return Ok(Change::Keep(false));
+            }
+            match host {
+                Some(h) => {
+                    s.host = Some(h.to_string());
+                    s.task_state = Some(TaskState::Spawning);
+                }
+                None => {
+                    s.vm_state = VmState::Error;
+                    s.task_state = None;
+                    s.fault = Some(Fault {
+                        code: 500,
+                        message: NO_VALID_HOST.to_string(),
+                        details: String::new(),
+                        created: Utc::now(),
+                    });
+                }
+            }
+            s.updated_at = Utc::now();
+            Ok(Change::Write(true))
+        })
+        .await?;
+    let written = done.is_some_and(|(_, w)| w);
+    if written && host.is_none() {
+        let mut tx = store.begin().await?;
+        finish_action(
+            &mut tx,
+            id,
+            "create",
+            "conductor_schedule_and_build_instances",
+            false,
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    if written {
+        tracing::info!(server = id, host = host.unwrap_or("-"), "scheduled");
+    }
+    Ok(written)
+}
