@@ -7,7 +7,7 @@
 
 use crate::dataplane::{names, Plug};
 use crate::qemu::{self, DirectBoot, LaunchSpec, Nic};
-use crate::{configdrive, disks, finish, qmp, Ctx};
+use crate::{configdrive, disks, qmp, Ctx};
 use anyhow::{bail, Context};
 use chrono::Utc;
 use nimbus_compute::server::{
@@ -549,7 +549,9 @@ async fn delete(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
         &Ok(()),
     )
     .await;
-    finish::finish_delete(&ctx.store, &server.id).await?;
+    nimbus_compute::lifecycle::finish_delete(&ctx.store, &ctx.networking, &server.id)
+        .await
+        .map_err(|e| anyhow::anyhow!("releasing the server's ports and deleting it: {e}"))?;
     tracing::info!(server = %server.id, "deleted");
     Ok(())
 }
