@@ -63,10 +63,27 @@ fn skip_reason() -> Option<String> {
     None
 }
 
+/// A running agent, aborted when dropped (also when a test fails, before the
+/// teardown: an agent left running would start things again).
+struct Agent(tokio::task::JoinHandle<anyhow::Result<()>>);
+impl Agent {
+    async fn stop(mut self) {
+        self.0.abort();
+        let _ = (&mut self.0).await;
+    }
+}
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Tears everything of the data dir down when the test ends, failed or not.
 struct Teardown(PathBuf);
 impl Drop for Teardown {
     fn drop(&mut self) {
+        // Give aborted agent tasks a moment to be gone.
+        std::thread::sleep(Duration::from_millis(300));
         let dir = self.0.clone();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();
@@ -175,14 +192,14 @@ fn ssh_hostname(dhcp_ns: &str, key: &Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn start_agent(
-    data_dir: &Path,
-    store: &Store,
-    images: &Arc<Images>,
-) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+fn start_agent(data_dir: &Path, store: &Store, images: &Arc<Images>) -> Agent {
     let mut config = AgentConfig::new(HOST, data_dir);
     config.probe_kernel = guest_dir().map(|d| d.join("vmlinux"));
-    tokio::spawn(nimbus_agent::run(config, store.clone(), images.clone()))
+    Agent(tokio::spawn(nimbus_agent::run(
+        config,
+        store.clone(),
+        images.clone(),
+    )))
 }
 
 /// Everything a boot test needs; tears down (guests, dnsmasq, namespaces) and
@@ -391,8 +408,7 @@ async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
 
     // The agent dies after QEMU started but before it wrote ACTIVE (as a kill -9
     // during BUILD would leave it): the next agent adopts the guest, exactly one QEMU.
-    agent.abort();
-    let _ = agent.await;
+    agent.stop().await;
     change(&store, |s| {
         s.vm_state = VmState::Building;
         s.task_state = Some(TaskState::Spawning);
@@ -556,7 +572,7 @@ async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
         nimbus_agent::dataplane::dhcp::running(&data_dir, NET).is_none(),
         "dnsmasq still runs"
     );
-    agent.abort();
+    drop(agent);
 }
 
 /// An instance action as the API records it.
@@ -614,7 +630,11 @@ async fn a_missing_qemu_binary_is_a_server_error_with_a_fault() {
     create::<Server>(&store, &s).await;
     let mut config = AgentConfig::new(HOST, &data_dir);
     config.qemu = "/nonexistent/qemu-system-x86_64".into();
-    let agent = tokio::spawn(nimbus_agent::run(config, store.clone(), images.clone()));
+    let agent = Agent(tokio::spawn(nimbus_agent::run(
+        config,
+        store.clone(),
+        images.clone(),
+    )));
     let failed = wait_state(&store, VmState::Error).await;
     let fault = failed.fault.expect("a fault");
     assert_eq!(fault.code, 500);
@@ -625,7 +645,7 @@ async fn a_missing_qemu_binary_is_a_server_error_with_a_fault() {
         "{}",
         fault.message
     );
-    agent.abort();
+    drop(agent);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -643,8 +663,7 @@ async fn an_agent_killed_during_build_leaves_exactly_one_guest() {
         dir.join("disk.config").exists().then_some(())
     })
     .await;
-    agent.abort();
-    let _ = agent.await;
+    agent.stop().await;
     let agent = start_agent(&data_dir, &store, &images);
     let active = wait_state(&store, VmState::Active).await;
     assert!(active.fault.is_none());
@@ -655,7 +674,7 @@ async fn an_agent_killed_during_build_leaves_exactly_one_guest() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(qemu_count(), 1, "exactly one QEMU for the server");
     assert_eq!(ready_lines(&data_dir), 1, "the guest booted twice");
-    agent.abort();
+    drop(agent);
 }
 
 /// A boot sector that writes `nimbus-bios-ok` to COM1 and halts: enough to show
@@ -740,5 +759,5 @@ async fn a_plain_disk_image_boots_through_the_bios() {
     let info: serde_json::Value = serde_json::from_str(&info).unwrap();
     assert_eq!(info["virtual-size"], 1u64 << 30);
     assert_eq!(info["backing-filename-format"], "raw");
-    agent.abort();
+    drop(agent);
 }
