@@ -160,14 +160,22 @@ async fn change(store: &Store, f: impl Fn(&mut Server)) {
 }
 
 fn ready_lines(data_dir: &Path) -> usize {
-    std::fs::read_to_string(console_log(data_dir, SERVER))
+    ready_lines_of(data_dir, SERVER, IP)
+}
+
+fn ready_lines_of(data_dir: &Path, server_id: &str, ip: &str) -> usize {
+    std::fs::read_to_string(console_log(data_dir, server_id))
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains("nimbus-guest ready:") && l.contains(IP))
+        .filter(|l| l.contains("nimbus-guest ready:") && l.contains(&format!("{ip}/")))
         .count()
 }
 
 fn ssh_hostname(dhcp_ns: &str, key: &Path) -> Option<String> {
+    ssh_hostname_at(dhcp_ns, key, IP)
+}
+
+fn ssh_hostname_at(dhcp_ns: &str, key: &Path, ip: &str) -> Option<String> {
     let out = std::process::Command::new("ip")
         .args(["netns", "exec", dhcp_ns, "ssh", "-i"])
         .arg(key)
@@ -183,7 +191,7 @@ fn ssh_hostname(dhcp_ns: &str, key: &Path) -> Option<String> {
             "-o",
             "LogLevel=ERROR",
         ])
-        .arg(format!("nimbus@{IP}"))
+        .arg(format!("nimbus@{ip}"))
         .arg("hostname")
         .output()
         .ok()?;
@@ -759,5 +767,99 @@ async fn a_plain_disk_image_boots_through_the_bios() {
     let info: serde_json::Value = serde_json::from_str(&info).unwrap();
     assert_eq!(info["virtual-size"], 1u64 << 30);
     assert_eq!(info["backing-filename-format"], "raw");
+    drop(agent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_a_network_and_its_dhcp() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let fx = setup().await;
+    let (data_dir, store, images, key) = (
+        fx.data_dir.clone(),
+        fx.store.clone(),
+        fx.images.clone(),
+        fx.key.clone(),
+    );
+    let agent = start_agent(&data_dir, &store, &images);
+    wait_state(&store, VmState::Active).await;
+    wait_for("first guest ready", || async {
+        (ready_lines(&data_dir) >= 1).then_some(())
+    })
+    .await;
+
+    // A second server on the same network, after dnsmasq is up: its lease comes
+    // from the rewritten hostsfile (SIGHUP).
+    const SERVER2: &str = "1c2d3e4f-5061-4728-99aa-bbccddeeff00";
+    const PORT2: &str = "8b7c6d5e-4f3a-4b2c-9d0e-1f2a3b4c5d6e";
+    const IP2: &str = "10.77.0.11";
+    create::<Port>(
+        &store,
+        &port(
+            PORT2,
+            NET,
+            SUBNET,
+            "fa:16:3e:12:34:57",
+            IP2,
+            SERVER2,
+            OWNER_COMPUTE,
+        ),
+    )
+    .await;
+    let first = server(&store).await.unwrap();
+    let mut s2 = common::server(SERVER2, "vm2", "disk-1", vec![PORT2.into()]);
+    s2.host = Some(HOST.into());
+    s2.key_name = first.key_name.clone();
+    s2.key_data = first.key_data.clone();
+    create::<Server>(&store, &s2).await;
+    wait_for("second guest ready with its address", || async {
+        (ready_lines_of(&data_dir, SERVER2, IP2) >= 1).then_some(())
+    })
+    .await;
+    let dhcp_ns = names::dhcp_netns(&data_dir, NET);
+    let hostname = wait_for("ssh to the second guest", || async {
+        ssh_hostname_at(&dhcp_ns, &key, IP2)
+    })
+    .await;
+    assert_eq!(hostname, "vm2");
+
+    // Deleting the first leaves the second (and the network's plumbing) alone.
+    change(&store, |s| s.deleting = true).await;
+    wait_for("first server gone", || async {
+        server(&store).await.is_none().then_some(())
+    })
+    .await;
+    let dp = names::dataplane_netns(&data_dir);
+    let links: Vec<String> = links::links(&dp)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert!(!links.contains(&names::tap(PORT)), "{links:?}");
+    assert!(links.contains(&names::tap(PORT2)), "{links:?}");
+    assert!(links.contains(&names::bridge(NET)), "{links:?}");
+    assert!(links::list_netns().contains(&dhcp_ns));
+    assert!(qemu::find(&instance_dir(&data_dir, SERVER2), SERVER2).is_some());
+    assert_eq!(ssh_hostname_at(&dhcp_ns, &key, IP2).as_deref(), Some("vm2"));
+
+    // Deleting the last one removes the namespaces.
+    store
+        .modify::<Server, _, _>(SERVER2, |s| {
+            s.deleting = true;
+            Ok(Change::Write(()))
+        })
+        .await
+        .unwrap();
+    wait_for("namespaces removed after the last server", || async {
+        let ns = links::list_netns();
+        (store.get::<Server>(SERVER2).await.unwrap().is_none()
+            && !ns.contains(&dp)
+            && !ns.contains(&dhcp_ns))
+        .then_some(())
+    })
+    .await;
     drop(agent);
 }
