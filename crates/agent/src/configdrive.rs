@@ -77,10 +77,17 @@ pub fn network_data(ports: &[Port], subnets: &[Subnet], mtus: &[u32]) -> Value {
     json!({ "links": links, "networks": networks, "services": services })
 }
 
-/// Writes the drive's file tree under `root`.
+/// Writes the drive's file tree under `root`: `openstack/latest/` and the same
+/// files under `openstack/2012-08-10/` (the oldest version readers fall back to).
 pub fn write_tree(root: &Path, server: &Server, network_data: &Value) -> anyhow::Result<()> {
-    let latest = root.join("openstack").join("latest");
-    std::fs::create_dir_all(&latest)?;
+    for version in ["latest", "2012-08-10"] {
+        write_version(&root.join("openstack").join(version), server, network_data)?;
+    }
+    Ok(())
+}
+
+fn write_version(latest: &Path, server: &Server, network_data: &Value) -> anyhow::Result<()> {
+    std::fs::create_dir_all(latest)?;
     std::fs::write(
         latest.join("meta_data.json"),
         serde_json::to_vec(&meta_data(server))?,

@@ -13,15 +13,15 @@
 //!
 //! Modules: [`host`] (accelerator probe, `Hypervisor`), [`reconcile`] (the watch
 //! loop, one [`worker`] per server), [`qemu`] + [`qmp`] (guests), [`disks`],
-//! [`configdrive`], [`dataplane`] (netns, bridges, taps, DHCP), [`finish`] (the
-//! last step of a delete), [`actions`] (instance action events).
+//! [`configdrive`], [`dataplane`] (netns, bridges, taps, DHCP), [`actions`]
+//! (instance action events). The last step of a delete is the compute crate's
+//! `lifecycle::finish_delete`.
 
 pub mod actions;
 pub mod cmd;
 pub mod configdrive;
 pub mod dataplane;
 pub mod disks;
-pub mod finish;
 pub mod host;
 pub mod proc;
 pub mod qemu;
@@ -85,6 +85,8 @@ pub struct Ctx {
     pub store: Store,
     pub images: Arc<Images>,
     pub dataplane: Arc<dataplane::Dataplane>,
+    /// Releases a deleted server's ports (`lifecycle::finish_delete`).
+    pub networking: Arc<nimbus_network::Networking>,
     /// `kvm` or `tcg`.
     pub accel: String,
 }

@@ -19,8 +19,11 @@ const HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// Runs the agent for `config.host` until the returned future is dropped (or the
 /// store fails at start). Guests keep running when it stops.
-pub async fn run(config: AgentConfig, store: Store, images: Arc<Images>) -> anyhow::Result<()> {
+pub async fn run(mut config: AgentConfig, store: Store, images: Arc<Images>) -> anyhow::Result<()> {
     tokio::fs::create_dir_all(config.data_dir.join("instances")).await?;
+    // Absolute paths: a daemonized QEMU runs in `/`, and the namespace tag hashes
+    // the canonical path.
+    config.data_dir = tokio::fs::canonicalize(&config.data_dir).await?;
     let accel = host::probe_accelerator(&config).await;
     tracing::info!(
         host = %config.host,
@@ -32,6 +35,7 @@ pub async fn run(config: AgentConfig, store: Store, images: Arc<Images>) -> anyh
     host::register(&store, &config, &accel).await?;
     let ctx = Arc::new(Ctx {
         dataplane: Arc::new(Dataplane::new(&config.data_dir)),
+        networking: nimbus_network::Networking::new(store.clone()),
         config,
         store,
         images,

@@ -7,7 +7,7 @@
 
 use crate::dataplane::{names, Plug};
 use crate::qemu::{self, DirectBoot, LaunchSpec, Nic};
-use crate::{configdrive, disks, finish, qmp, Ctx};
+use crate::{configdrive, disks, qmp, Ctx};
 use anyhow::{bail, Context};
 use chrono::Utc;
 use nimbus_compute::server::{
@@ -104,6 +104,10 @@ async fn reconcile(ctx: &Ctx, id: &str) -> anyhow::Result<Next> {
                     return Ok(Next::Continue);
                 }
             }
+            // Also after adopting a guest a crashed run started before it got here.
+            for port_id in &server.port_ids {
+                mark_port_active(ctx, port_id).await?;
+            }
             mark_running(ctx, id).await?;
             event(
                 ctx,
@@ -120,13 +124,24 @@ async fn reconcile(ctx: &Ctx, id: &str) -> anyhow::Result<Next> {
         VmState::Active | VmState::Stopped => {}
     }
 
+    if let Some(request) = server.snapshots.first() {
+        snapshot(ctx, &server, &request.image_id, running).await?;
+        return Ok(Next::Continue);
+    }
+
     if server.reboot.seq > server.observed_reboot {
         reboot(ctx, &server, running).await?;
         return Ok(Next::Continue);
     }
 
     match (server.desired_power, running) {
-        (PowerIntent::Running, true) => mark_running(ctx, id).await?,
+        // The steady states: only write when something differs (the tick would
+        // otherwise open a write transaction every 2 s per server).
+        (PowerIntent::Running, true) => {
+            if !shows_running(&server, &ctx.accel) {
+                mark_running(ctx, id).await?;
+            }
+        }
         (PowerIntent::Running, false)
             if server.vm_state == VmState::Active && server.task_state.is_none() =>
         {
@@ -153,7 +168,11 @@ async fn reconcile(ctx: &Ctx, id: &str) -> anyhow::Result<Next> {
             set_stopped(ctx, id, false).await?;
             event(ctx, id, "stop", "compute_stop_instance", started, &Ok(())).await;
         }
-        (PowerIntent::Stopped, false) => set_stopped(ctx, id, false).await?,
+        (PowerIntent::Stopped, false) => {
+            if !shows_stopped(&server) {
+                set_stopped(ctx, id, false).await?;
+            }
+        }
     }
     Ok(Next::Continue)
 }
@@ -198,6 +217,83 @@ async fn reboot(ctx: &Ctx, server: &Server, running: bool) -> anyhow::Result<()>
             s.power_state = PowerState::Running;
             s.task_state = None;
             s.accelerator = Some(accel.clone());
+            Ok(Change::Write(()))
+        })
+        .await?;
+    Ok(())
+}
+
+/// createImage: the root disk (overlay and base flattened) goes into the queued
+/// Glance image; a running guest is paused meanwhile so the copy is consistent.
+/// The request is removed whatever happens (a failed snapshot leaves the image
+/// queued, as Nova leaves it to be deleted).
+async fn snapshot(ctx: &Ctx, server: &Server, image_id: &str, running: bool) -> anyhow::Result<()> {
+    let id = server.id.as_str();
+    let dir = instance_dir(&ctx.config.data_dir, id);
+    let started = Utc::now();
+    tracing::info!(server = %id, image = %image_id, "snapshot");
+    let result = async {
+        let format = match ctx.store.get::<nimbus_image::types::Image>(image_id).await? {
+            Some(i) => disks::backing_format(i.value.disk_format.as_deref().or(Some("qcow2")))?,
+            None => bail!("image {image_id} is gone"),
+        };
+        let tmp = dir.join(format!("snapshot-{image_id}.tmp"));
+        let sock = qemu::qmp_socket(&dir);
+        // One QMP session from pause to resume: a second connection could wait
+        // behind the first one's teardown and leave the guest paused.
+        let mut session = None;
+        if running {
+            let mut q = qmp::Qmp::connect(&sock).await.context("QMP")?;
+            q.execute("stop", None).await.context("pausing the guest")?;
+            session = Some(q);
+        }
+        // -U: QEMU holds the image lock; the guest is paused, so the copy is stable.
+        let converted = crate::cmd::run(
+            "qemu-img",
+            &[
+                "convert", "-U", "-f", "qcow2", "-O", format,
+                &dir.join("disk.qcow2").display().to_string(),
+                &tmp.display().to_string(),
+            ],
+        )
+        .await;
+        if let Some(mut q) = session {
+            let mut resumed = q.execute("cont", None).await.map(|_| ());
+            if resumed.is_err() {
+                resumed = qmp::command(&sock, "cont").await.map(|_| ());
+            }
+            if let Err(e) = resumed {
+                tracing::warn!(server = %id, "resuming the guest after the snapshot: {e:#}");
+            }
+        }
+        converted.context("copying the root disk")?;
+        let imported = ctx.images.import_file(image_id, &tmp, format).await;
+        let _ = tokio::fs::remove_file(&tmp).await;
+        if !imported? {
+            tracing::warn!(server = %id, image = %image_id, "snapshot image was deleted or filled meanwhile");
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = &result {
+        tracing::warn!(server = %id, image = %image_id, "snapshot failed: {e:#}");
+    }
+    event(
+        ctx,
+        id,
+        "createImage",
+        "compute_snapshot_instance",
+        started,
+        &result,
+    )
+    .await;
+    let done = image_id.to_string();
+    ctx.store
+        .modify::<Server, _, _>(id, |s| {
+            s.snapshots.retain(|r| r.image_id != done);
+            if s.snapshots.is_empty() && s.task_state == Some(TaskState::ImageSnapshot) {
+                s.task_state = None;
+            }
             Ok(Change::Write(()))
         })
         .await?;
@@ -342,16 +438,25 @@ async fn mark_port_active(ctx: &Ctx, port_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn shows_running(s: &Server, accel: &str) -> bool {
+    s.vm_state == VmState::Active
+        && s.power_state == PowerState::Running
+        && s.task_state.is_none()
+        && s.launched_at.is_some()
+        && s.accelerator.as_deref() == Some(accel)
+}
+
+fn shows_stopped(s: &Server) -> bool {
+    s.vm_state == VmState::Stopped
+        && s.power_state == PowerState::Shutdown
+        && s.task_state.is_none()
+}
+
 async fn mark_running(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     let accel = ctx.accel.clone();
     ctx.store
         .modify::<Server, _, _>(id, |s| {
-            let done = s.vm_state == VmState::Active
-                && s.power_state == PowerState::Running
-                && s.task_state.is_none()
-                && s.launched_at.is_some()
-                && s.accelerator.as_deref() == Some(accel.as_str());
-            if done {
+            if shows_running(s, &accel) {
                 return Ok(Change::Keep(()));
             }
             s.vm_state = VmState::Active;
@@ -372,10 +477,7 @@ async fn mark_running(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
 async fn set_stopped(ctx: &Ctx, id: &str, by_itself: bool) -> anyhow::Result<()> {
     ctx.store
         .modify::<Server, _, _>(id, |s| {
-            let done = s.vm_state == VmState::Stopped
-                && s.power_state == PowerState::Shutdown
-                && s.task_state.is_none()
-                && (!by_itself || s.desired_power == PowerIntent::Stopped);
+            let done = shows_stopped(s) && (!by_itself || s.desired_power == PowerIntent::Stopped);
             if done {
                 return Ok(Change::Keep(()));
             }
@@ -447,7 +549,9 @@ async fn delete(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
         &Ok(()),
     )
     .await;
-    finish::finish_delete(&ctx.store, &server.id).await?;
+    nimbus_compute::lifecycle::finish_delete(&ctx.store, &ctx.networking, &server.id)
+        .await
+        .map_err(|e| anyhow::anyhow!("releasing the server's ports and deleting it: {e}"))?;
     tracing::info!(server = %server.id, "deleted");
     Ok(())
 }

@@ -10,9 +10,9 @@ use nimbus_agent::dataplane::{links, names};
 use nimbus_agent::{qemu, AgentConfig};
 use nimbus_compute::server::{
     console_log, instance_dir, Hypervisor, InstanceAction, PowerIntent, RebootRequest, Server,
-    TaskState, VmState,
+    SnapshotRequest, TaskState, VmState,
 };
-use nimbus_image::types::{Image, Visibility};
+use nimbus_image::types::{Image, Status, Visibility};
 use nimbus_image::{ImageConfig, Images};
 use nimbus_network::types::{Network, Port, Subnet, OWNER_COMPUTE, OWNER_DHCP};
 use nimbus_store::{Change, Store};
@@ -63,10 +63,27 @@ fn skip_reason() -> Option<String> {
     None
 }
 
+/// A running agent, aborted when dropped (also when a test fails, before the
+/// teardown: an agent left running would start things again).
+struct Agent(tokio::task::JoinHandle<anyhow::Result<()>>);
+impl Agent {
+    async fn stop(mut self) {
+        self.0.abort();
+        let _ = (&mut self.0).await;
+    }
+}
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Tears everything of the data dir down when the test ends, failed or not.
 struct Teardown(PathBuf);
 impl Drop for Teardown {
     fn drop(&mut self) {
+        // Give aborted agent tasks a moment to be gone.
+        std::thread::sleep(Duration::from_millis(300));
         let dir = self.0.clone();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();
@@ -143,14 +160,22 @@ async fn change(store: &Store, f: impl Fn(&mut Server)) {
 }
 
 fn ready_lines(data_dir: &Path) -> usize {
-    std::fs::read_to_string(console_log(data_dir, SERVER))
+    ready_lines_of(data_dir, SERVER, IP)
+}
+
+fn ready_lines_of(data_dir: &Path, server_id: &str, ip: &str) -> usize {
+    std::fs::read_to_string(console_log(data_dir, server_id))
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains("nimbus-guest ready:") && l.contains(IP))
+        .filter(|l| l.contains("nimbus-guest ready:") && l.contains(&format!("{ip}/")))
         .count()
 }
 
 fn ssh_hostname(dhcp_ns: &str, key: &Path) -> Option<String> {
+    ssh_hostname_at(dhcp_ns, key, IP)
+}
+
+fn ssh_hostname_at(dhcp_ns: &str, key: &Path, ip: &str) -> Option<String> {
     let out = std::process::Command::new("ip")
         .args(["netns", "exec", dhcp_ns, "ssh", "-i"])
         .arg(key)
@@ -166,7 +191,7 @@ fn ssh_hostname(dhcp_ns: &str, key: &Path) -> Option<String> {
             "-o",
             "LogLevel=ERROR",
         ])
-        .arg(format!("nimbus@{IP}"))
+        .arg(format!("nimbus@{ip}"))
         .arg("hostname")
         .output()
         .ok()?;
@@ -175,22 +200,44 @@ fn ssh_hostname(dhcp_ns: &str, key: &Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn start_agent(
-    data_dir: &Path,
-    store: &Store,
-    images: &Arc<Images>,
-) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+fn start_agent(data_dir: &Path, store: &Store, images: &Arc<Images>) -> Agent {
     let mut config = AgentConfig::new(HOST, data_dir);
     config.probe_kernel = guest_dir().map(|d| d.join("vmlinux"));
-    tokio::spawn(nimbus_agent::run(config, store.clone(), images.clone()))
+    Agent(tokio::spawn(nimbus_agent::run(
+        config,
+        store.clone(),
+        images.clone(),
+    )))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipped: {why}");
-        return;
-    }
+/// Everything a boot test needs; tears down (guests, dnsmasq, namespaces) and
+/// removes its directory when dropped, failed or not.
+struct Fixture {
+    _teardown: Teardown,
+    data_dir: PathBuf,
+    store: Store,
+    images: Arc<Images>,
+    key: PathBuf,
+    _ts: nimbus_store::testing::TestStore,
+    _tmp: tempfile::TempDir,
+    /// Boot tests share ids and count QEMU processes: one at a time.
+    _serial: tokio::sync::MutexGuard<'static, ()>,
+}
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Images (kernel, ramdisk, root disk), a key, network, subnet, DHCP port, the
+/// server's port and the server (BUILD, bound to this host).
+async fn setup() -> Fixture {
+    // The agent's log goes with the test's output (shown when it fails).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "nimbus_agent=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let serial = SERIAL.lock().await;
     let guest = guest_dir().unwrap();
     let tmp = tempfile::Builder::new()
         .prefix("nimbus-agent-test")
@@ -276,6 +323,32 @@ async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
     s.key_name = Some("k1".into());
     s.key_data = Some(public.trim().to_string());
     create::<Server>(&store, &s).await;
+
+    Fixture {
+        _teardown,
+        data_dir,
+        store,
+        images,
+        key,
+        _ts: ts,
+        _tmp: tmp,
+        _serial: serial,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let fx = setup().await;
+    let (data_dir, store, images, key) = (
+        fx.data_dir.clone(),
+        fx.store.clone(),
+        fx.images.clone(),
+        fx.key.clone(),
+    );
     create::<InstanceAction>(&store, &action("create", "req-create")).await;
 
     let agent = start_agent(&data_dir, &store, &images);
@@ -313,10 +386,37 @@ async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
     .await;
     assert_eq!(hostname, "vm1");
 
+    // createImage: the disk goes into the queued image; the guest keeps running.
+    let mut snap = Image::new("snap-1".into(), Some(PROJECT.into()));
+    snap.name = Some("vm1-snap".into());
+    create::<Image>(&store, &snap).await;
+    change(&store, |s| {
+        s.snapshots = vec![SnapshotRequest {
+            image_id: "snap-1".into(),
+        }];
+        s.task_state = Some(TaskState::ImageSnapshot);
+    })
+    .await;
+    let snap = wait_for("snapshot image active", || async {
+        let i = store.get::<Image>("snap-1").await.unwrap()?.value;
+        (i.status == Status::Active).then_some(i)
+    })
+    .await;
+    assert_eq!(snap.disk_format.as_deref(), Some("qcow2"));
+    assert!(snap.size.unwrap() > 0 && snap.virtual_size.unwrap() >= 1 << 30);
+    wait_for("snapshot request done", || async {
+        let s = server(&store).await.unwrap();
+        (s.snapshots.is_empty() && s.task_state.is_none()).then_some(())
+    })
+    .await;
+    let status = nimbus_agent::qmp::status(&qemu::qmp_socket(&dir))
+        .await
+        .unwrap();
+    assert_eq!(status, "running");
+
     // The agent dies after QEMU started but before it wrote ACTIVE (as a kill -9
     // during BUILD would leave it): the next agent adopts the guest, exactly one QEMU.
-    agent.abort();
-    let _ = agent.await;
+    agent.stop().await;
     change(&store, |s| {
         s.vm_state = VmState::Building;
         s.task_state = Some(TaskState::Spawning);
@@ -480,7 +580,7 @@ async fn a_server_boots_restarts_stops_starts_and_is_deleted() {
         nimbus_agent::dataplane::dhcp::running(&data_dir, NET).is_none(),
         "dnsmasq still runs"
     );
-    agent.abort();
+    drop(agent);
 }
 
 /// An instance action as the API records it.
@@ -538,7 +638,11 @@ async fn a_missing_qemu_binary_is_a_server_error_with_a_fault() {
     create::<Server>(&store, &s).await;
     let mut config = AgentConfig::new(HOST, &data_dir);
     config.qemu = "/nonexistent/qemu-system-x86_64".into();
-    let agent = tokio::spawn(nimbus_agent::run(config, store.clone(), images.clone()));
+    let agent = Agent(tokio::spawn(nimbus_agent::run(
+        config,
+        store.clone(),
+        images.clone(),
+    )));
     let failed = wait_state(&store, VmState::Error).await;
     let fault = failed.fault.expect("a fault");
     assert_eq!(fault.code, 500);
@@ -549,5 +653,213 @@ async fn a_missing_qemu_binary_is_a_server_error_with_a_fault() {
         "{}",
         fault.message
     );
-    agent.abort();
+    drop(agent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_killed_during_build_leaves_exactly_one_guest() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let fx = setup().await;
+    let (data_dir, store, images) = (fx.data_dir.clone(), fx.store.clone(), fx.images.clone());
+    let dir = instance_dir(&data_dir, SERVER);
+    let agent = start_agent(&data_dir, &store, &images);
+    // Die right when QEMU is about to start (config drive written).
+    wait_for("config drive written", || async {
+        dir.join("disk.config").exists().then_some(())
+    })
+    .await;
+    agent.stop().await;
+    let agent = start_agent(&data_dir, &store, &images);
+    let active = wait_state(&store, VmState::Active).await;
+    assert!(active.fault.is_none());
+    wait_for("ready line", || async {
+        (ready_lines(&data_dir) >= 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(qemu_count(), 1, "exactly one QEMU for the server");
+    assert_eq!(ready_lines(&data_dir), 1, "the guest booted twice");
+    drop(agent);
+}
+
+/// A boot sector that writes `nimbus-bios-ok` to COM1 and halts: enough to show
+/// that an ordinary disk image (no kernel_id) boots through SeaBIOS.
+fn bios_disk() -> Vec<u8> {
+    let mut code: Vec<u8> = vec![
+        0x31, 0xC0, // xor ax, ax
+        0x8E, 0xD8, // mov ds, ax
+        0xFC, // cld
+        0xBA, 0xF8, 0x03, // mov dx, 0x3f8
+        0xBE, 0x15, 0x7C, // mov si, 0x7c15 (the message)
+        0xAC, // lodsb
+        0x84, 0xC0, // test al, al
+        0x74, 0x03, // jz +3
+        0xEE, // out dx, al
+        0xEB, 0xF8, // jmp lodsb
+        0xFA, // cli
+        0xF4, // hlt
+    ];
+    code.extend_from_slice(b"nimbus-bios-ok\r\n\0");
+    code.resize(510, 0);
+    code.extend_from_slice(&[0x55, 0xAA]);
+    code.resize(1 << 20, 0);
+    code
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_disk_image_boots_through_the_bios() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: not root");
+        return;
+    }
+    for tool in ["qemu-system-x86_64", "qemu-img", "genisoimage", "ip"] {
+        if nimbus_agent::cmd::find_program(tool).is_none() {
+            eprintln!("skipped: {tool} not installed");
+            return;
+        }
+    }
+    let _serial = SERIAL.lock().await;
+    let tmp = tempfile::Builder::new()
+        .prefix("nimbus-agent-test")
+        .tempdir()
+        .unwrap();
+    let data_dir = tmp.path().canonicalize().unwrap();
+    let _teardown = Teardown(data_dir.clone());
+    let ts = nimbus_store::testing::test_store().await.unwrap();
+    let store = ts.store.clone();
+    let images = Images::open(store.clone(), ImageConfig::new(&data_dir))
+        .await
+        .unwrap();
+    let raw = data_dir.join("boot.img");
+    std::fs::write(&raw, bios_disk()).unwrap();
+    register(&images, "bios-1", &raw, "raw", &[]).await;
+    let mut s = common::server(SERVER, "vm-bios", "bios-1", vec![]);
+    s.host = Some(HOST.into());
+    create::<Server>(&store, &s).await;
+    let agent = start_agent(&data_dir, &store, &images);
+    wait_state(&store, VmState::Active).await;
+    wait_for("the boot sector's line on the console", || async {
+        std::fs::read_to_string(console_log(&data_dir, SERVER))
+            .unwrap_or_default()
+            .contains("nimbus-bios-ok")
+            .then_some(())
+    })
+    .await;
+    // The overlay is 1 GiB (the flavor's disk) over the 1 MiB raw base.
+    let info = nimbus_agent::cmd::run(
+        "qemu-img",
+        &[
+            "info",
+            "-U",
+            "--output=json",
+            &instance_dir(&data_dir, SERVER)
+                .join("disk.qcow2")
+                .display()
+                .to_string(),
+        ],
+    )
+    .await
+    .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["virtual-size"], 1u64 << 30);
+    assert_eq!(info["backing-filename-format"], "raw");
+    drop(agent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_a_network_and_its_dhcp() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let fx = setup().await;
+    let (data_dir, store, images, key) = (
+        fx.data_dir.clone(),
+        fx.store.clone(),
+        fx.images.clone(),
+        fx.key.clone(),
+    );
+    let agent = start_agent(&data_dir, &store, &images);
+    wait_state(&store, VmState::Active).await;
+    wait_for("first guest ready", || async {
+        (ready_lines(&data_dir) >= 1).then_some(())
+    })
+    .await;
+
+    // A second server on the same network, after dnsmasq is up: its lease comes
+    // from the rewritten hostsfile (SIGHUP).
+    const SERVER2: &str = "1c2d3e4f-5061-4728-99aa-bbccddeeff00";
+    const PORT2: &str = "8b7c6d5e-4f3a-4b2c-9d0e-1f2a3b4c5d6e";
+    const IP2: &str = "10.77.0.11";
+    create::<Port>(
+        &store,
+        &port(
+            PORT2,
+            NET,
+            SUBNET,
+            "fa:16:3e:12:34:57",
+            IP2,
+            SERVER2,
+            OWNER_COMPUTE,
+        ),
+    )
+    .await;
+    let first = server(&store).await.unwrap();
+    let mut s2 = common::server(SERVER2, "vm2", "disk-1", vec![PORT2.into()]);
+    s2.host = Some(HOST.into());
+    s2.key_name = first.key_name.clone();
+    s2.key_data = first.key_data.clone();
+    create::<Server>(&store, &s2).await;
+    wait_for("second guest ready with its address", || async {
+        (ready_lines_of(&data_dir, SERVER2, IP2) >= 1).then_some(())
+    })
+    .await;
+    let dhcp_ns = names::dhcp_netns(&data_dir, NET);
+    let hostname = wait_for("ssh to the second guest", || async {
+        ssh_hostname_at(&dhcp_ns, &key, IP2)
+    })
+    .await;
+    assert_eq!(hostname, "vm2");
+
+    // Deleting the first leaves the second (and the network's plumbing) alone.
+    change(&store, |s| s.deleting = true).await;
+    wait_for("first server gone", || async {
+        server(&store).await.is_none().then_some(())
+    })
+    .await;
+    let dp = names::dataplane_netns(&data_dir);
+    let links: Vec<String> = links::links(&dp)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert!(!links.contains(&names::tap(PORT)), "{links:?}");
+    assert!(links.contains(&names::tap(PORT2)), "{links:?}");
+    assert!(links.contains(&names::bridge(NET)), "{links:?}");
+    assert!(links::list_netns().contains(&dhcp_ns));
+    assert!(qemu::find(&instance_dir(&data_dir, SERVER2), SERVER2).is_some());
+    assert_eq!(ssh_hostname_at(&dhcp_ns, &key, IP2).as_deref(), Some("vm2"));
+
+    // Deleting the last one removes the namespaces.
+    store
+        .modify::<Server, _, _>(SERVER2, |s| {
+            s.deleting = true;
+            Ok(Change::Write(()))
+        })
+        .await
+        .unwrap();
+    wait_for("namespaces removed after the last server", || async {
+        let ns = links::list_netns();
+        (store.get::<Server>(SERVER2).await.unwrap().is_none()
+            && !ns.contains(&dp)
+            && !ns.contains(&dhcp_ns))
+        .then_some(())
+    })
+    .await;
+    drop(agent);
 }

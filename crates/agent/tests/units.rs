@@ -224,6 +224,19 @@ fn config_drive_files() {
     let nd2: serde_json::Value =
         serde_json::from_slice(&std::fs::read(latest.join("network_data.json")).unwrap()).unwrap();
     assert_eq!(nd, nd2);
+    let old = dir.path().join("openstack/2012-08-10");
+    for f in [
+        "meta_data.json",
+        "network_data.json",
+        "vendor_data.json",
+        "user_data",
+    ] {
+        assert_eq!(
+            std::fs::read(old.join(f)).unwrap(),
+            std::fs::read(latest.join(f)).unwrap(),
+            "{f}"
+        );
+    }
 }
 
 #[test]

@@ -128,6 +128,75 @@ impl Images {
         Ok(image)
     }
 
+    /// Fills the queued image `image_id` with a local file in `disk_format` (a
+    /// server snapshot the node agent made): copied in and hashed, the image
+    /// becomes `active` (`disk_format`/`container_format` are set if still unset).
+    /// `Ok(false)` when the image is gone or no longer queued (deleted meanwhile):
+    /// the data is dropped then.
+    pub async fn import_file(
+        &self,
+        image_id: &str,
+        src: &Path,
+        disk_format: &str,
+    ) -> anyhow::Result<bool> {
+        let dest = self.file_path(image_id);
+        let partial = data::partial_path(&self.config.dir, image_id);
+        let (from, to) = (src.to_path_buf(), partial.clone());
+        let stored = tokio::task::spawn_blocking(move || data::copy_file(&from, &to)).await??;
+        let virtual_size = match data::inspect(disk_format, &stored.head, stored.size) {
+            Ok(v) => v,
+            Err(e) => {
+                data::remove(&partial).await;
+                anyhow::bail!("{}: {e}", src.display());
+            }
+        };
+        let queued = self
+            .store
+            .get::<Image>(image_id)
+            .await?
+            .is_some_and(|i| i.value.status == Status::Queued);
+        if !queued {
+            data::remove(&partial).await;
+            return Ok(false);
+        }
+        tokio::fs::rename(&partial, &dest).await?;
+        let written = self
+            .store
+            .modify_with::<Image, _, _>(image_id, |image, _tx| {
+                if image.status != Status::Queued {
+                    return Ok(nimbus_store::Change::Keep(false));
+                }
+                image
+                    .disk_format
+                    .get_or_insert_with(|| disk_format.to_string());
+                image
+                    .container_format
+                    .get_or_insert_with(|| "bare".to_string());
+                api::file::set_data(image, &stored, virtual_size);
+                Ok(nimbus_store::Change::Write(true))
+            })
+            .await;
+        match written {
+            Ok(Some((_, true))) => {
+                let mut tx = self.store.begin().await?;
+                AuditRecord::new(None, "image.image.upload", "image", image_id, true)
+                    .with_detail(format!("imported from {}", src.display()))
+                    .write(&mut tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+            Ok(_) => {
+                data::remove(&dest).await;
+                Ok(false)
+            }
+            Err(e) => {
+                data::remove(&dest).await;
+                Err(e.into())
+            }
+        }
+    }
+
     async fn recover(&self) -> anyhow::Result<()> {
         for stuck in self.store.list::<Image>(None).await? {
             let mut image = stuck.value;

@@ -295,3 +295,53 @@ async fn register_file_creates_an_active_image() {
         .await;
     assert_eq!(r.body, qcow2(2 << 30));
 }
+
+#[tokio::test]
+async fn import_file_fills_a_queued_image_once() {
+    let app = App::new().await;
+    let src = app.data_dir.path().join("snap.qcow2");
+    std::fs::write(&src, qcow2(3 << 30)).unwrap();
+    let image = Image::new(uuid::Uuid::new_v4().to_string(), None);
+    let mut tx = app.images.store.begin().await.unwrap();
+    tx.create(&image).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(app
+        .images
+        .import_file(&image.id, &src, "qcow2")
+        .await
+        .unwrap());
+    let stored = app
+        .images
+        .store
+        .get::<Image>(&image.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(stored.status, Status::Active);
+    assert_eq!(stored.disk_format.as_deref(), Some("qcow2"));
+    assert_eq!(stored.container_format.as_deref(), Some("bare"));
+    assert_eq!(stored.virtual_size, Some(3 << 30));
+    assert_eq!(
+        std::fs::read(app.images.file_path(&image.id)).unwrap(),
+        qcow2(3 << 30)
+    );
+    // No longer queued: refused, and the data stays as it was.
+    std::fs::write(&src, b"other").unwrap();
+    assert!(!app
+        .images
+        .import_file(&image.id, &src, "raw")
+        .await
+        .unwrap());
+    assert_eq!(
+        std::fs::read(app.images.file_path(&image.id)).unwrap(),
+        qcow2(3 << 30)
+    );
+    // Gone: refused, nothing left behind.
+    assert!(!app
+        .images
+        .import_file("no-such-image", &src, "raw")
+        .await
+        .unwrap());
+    assert!(!app.images.file_path("no-such-image").exists());
+}

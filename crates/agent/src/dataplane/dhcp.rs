@@ -333,7 +333,7 @@ async fn start(spec: &DhcpSpec, dir: &Path) -> anyhow::Result<()> {
         let msg = tokio::fs::read_to_string(&stderr_path)
             .await
             .unwrap_or_default();
-        tracing::warn!(network = %network, ?status, stderr = %msg.trim(), "dnsmasq exited");
+        tracing::info!(network = %network, ?status, stderr = %msg.trim(), "dnsmasq exited");
     });
     tracing::info!(network = %spec.network_id, netns = %spec.netns, "dnsmasq started");
     Ok(())
