@@ -151,7 +151,7 @@ fn host_keys(console: &Path) -> Option<Vec<String>> {
         .lines()
         .skip(1)
         .filter_map(|line| {
-            let mut fields = line.trim().split_whitespace();
+            let mut fields = line.split_whitespace();
             match (fields.next(), fields.next()) {
                 (Some(kind), Some(key))
                     if kind.starts_with("ssh-") || kind.starts_with("ecdsa-") =>

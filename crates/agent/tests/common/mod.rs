@@ -52,6 +52,7 @@ pub fn server(id: &str, name: &str, image_id: &str, port_ids: Vec<String>) -> Se
         user_ports: Vec::new(),
         disk_config: "MANUAL".into(),
         locked_reason: None,
+        requested_host: None,
         availability_zone: "nova".into(),
         locked: false,
         access_ipv4: String::new(),
