@@ -129,8 +129,16 @@ def test_workflow_9_1_with_the_cli(vm_cloud, tmp_path):
     cli.run("server", "reboot", "--hard", name)
     _wait_status(cli, name, "ACTIVE")
     assert _ssh_ok(vm_cloud, name, key, "hostname").strip() == name
+    # createImage: a snapshot of the running guest's disk, as a Glance image
+    snapshot = unique("snap")
+    cli.run("server", "image", "create", "--name", snapshot, "--wait", name)
+    image = cli.json("image", "show", snapshot)
+    assert image["status"] == "active" and image["size"] > 0, image
+    assert image["properties"]["image_type"] == "snapshot", image
+    assert image["properties"]["instance_uuid"] == server_id, image
+    cli.run("image", "delete", snapshot)
     actions = {a["Action"] for a in cli.json("server", "event", "list", name)}
-    assert {"create", "stop", "start", "reboot"} <= actions, actions
+    assert {"create", "stop", "start", "reboot", "createImage"} <= actions, actions
 
     # delete leaves nothing behind
     ports = cli.json("port", "list", "--device-id", server_id)
