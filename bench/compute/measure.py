@@ -162,12 +162,18 @@ def boots(cloud: Cloud, template: dict, key: Path, count: int, case: str) -> lis
     return results
 
 
-def list_latency(binary: Path, root: Path, servers: int) -> None:
-    cloud = Cloud(binary, root, "list", "--no-local-agent")
+def list_latency(binary: Path, root: Path, guest_dir: Path, servers: int) -> None:
+    cloud = Cloud(binary, root, "list", "--no-local-agent", "--guest-image-dir", str(guest_dir))
     try:
         cloud.api("PUT", f"/compute/v2.1/os-quota-sets/{cloud.project_id}", json={"quota_set": {
             "instances": servers + 10, "cores": servers + 10, "ram": (servers + 10) * 256}})
-        network = cloud.api("GET", "/network/v2.0/networks?name=private").json()["networks"][0]["id"]
+        # one port each: a /20 and a port quota that hold them all
+        cloud.api("PUT", f"/network/v2.0/quotas/{cloud.project_id}",
+                  json={"quota": {"port": servers + 100}})
+        network = cloud.api("POST", "/network/v2.0/networks",
+                            json={"network": {"name": "bench"}}).json()["network"]["id"]
+        cloud.api("POST", "/network/v2.0/subnets", json={"subnet": {
+            "network_id": network, "cidr": "10.20.0.0/20", "ip_version": 4}})
         image = cloud.api("GET", "/image/v2/images?name=nimbus-guest").json()["images"][0]["id"]
         cpu_before = cpu_seconds(cloud.proc.pid)
         created = 0
@@ -219,7 +225,7 @@ def main() -> None:
             cloud.stop()
         if a.list_servers:
             log(f"list latency with {a.list_servers} servers")
-            list_latency(a.bin, root, a.list_servers)
+            list_latency(a.bin, root, a.guest_dir, a.list_servers)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ use nimbus_network::types::{Network, Port, SecurityGroup};
 use nimbus_store::Versioned;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha224};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// What a server document needs besides the server itself.
 #[derive(Default)]
@@ -30,56 +30,147 @@ pub struct Extras {
     pub groups: Vec<String>,
 }
 
+/// The objects server documents refer to (ports, networks, security groups,
+/// hypervisors, server groups), looked up once: a list of 1,000 servers reads
+/// each kind in one query instead of a few queries per server.
+#[derive(Default)]
+pub struct Lookup {
+    ports: HashMap<String, Port>,
+    network_names: HashMap<String, String>,
+    group_names: HashMap<String, String>,
+    hypervisors: HashMap<String, Hypervisor>,
+    server_groups: HashSet<String>,
+}
+
+impl Lookup {
+    /// Everything, for a list.
+    pub async fn all(c: &Compute) -> nimbus_store::Result<Lookup> {
+        Ok(Lookup {
+            ports: by_id(c.store.list::<Port>(None).await?, |p| &p.id),
+            network_names: c
+                .store
+                .list::<Network>(None)
+                .await?
+                .into_iter()
+                .map(|n| (n.value.id, n.value.name))
+                .collect(),
+            group_names: c
+                .store
+                .list::<SecurityGroup>(None)
+                .await?
+                .into_iter()
+                .map(|g| (g.value.id, g.value.name))
+                .collect(),
+            hypervisors: by_id(c.store.list::<Hypervisor>(None).await?, |h| &h.id),
+            server_groups: c
+                .store
+                .list::<ServerGroup>(None)
+                .await?
+                .into_iter()
+                .map(|g| g.value.id)
+                .collect(),
+        })
+    }
+
+    /// Just what `s` refers to, for one server.
+    pub async fn of(c: &Compute, s: &Server) -> nimbus_store::Result<Lookup> {
+        let mut l = Lookup::default();
+        for id in &s.port_ids {
+            if let Some(p) = c.store.get::<Port>(id).await? {
+                let net = p.value.network_id.clone();
+                if !l.network_names.contains_key(&net) {
+                    if let Some(n) = c.store.get::<Network>(&net).await? {
+                        l.network_names.insert(net, n.value.name);
+                    }
+                }
+                l.ports.insert(id.clone(), p.value);
+            }
+        }
+        let port_groups = l.ports.values().flat_map(|p| p.security_groups.iter());
+        for id in port_groups
+            .chain(s.security_groups.iter())
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            if !l.group_names.contains_key(&id) {
+                if let Some(g) = c.store.get::<SecurityGroup>(&id).await? {
+                    l.group_names.insert(id, g.value.name);
+                }
+            }
+        }
+        if let Some(host) = &s.host {
+            if let Some(h) = c.store.get::<Hypervisor>(host).await? {
+                l.hypervisors.insert(host.clone(), h.value);
+            }
+        }
+        if let Some(g) = &s.server_group {
+            if c.store.get::<ServerGroup>(g).await?.is_some() {
+                l.server_groups.insert(g.clone());
+            }
+        }
+        Ok(l)
+    }
+
+    /// What [`server`] shows of `s` beyond the object.
+    pub fn extras(&self, s: &Server) -> Extras {
+        let mut x = Extras::default();
+        for id in &s.port_ids {
+            if let Some(p) = self.ports.get(id) {
+                let name = self
+                    .network_names
+                    .get(&p.network_id)
+                    .cloned()
+                    .unwrap_or_default();
+                x.network_names.entry(p.network_id.clone()).or_insert(name);
+                x.ports.push(p.clone());
+            }
+        }
+        // As Nova: the groups of the server's ports (a port the user brought keeps
+        // its own); the groups asked for at create time when it has no ports.
+        let mut group_ids: Vec<&String> = Vec::new();
+        for p in &x.ports {
+            for g in &p.security_groups {
+                if !group_ids.contains(&g) {
+                    group_ids.push(g);
+                }
+            }
+        }
+        if x.ports.is_empty() {
+            group_ids = s.security_groups.iter().collect();
+        }
+        for id in group_ids {
+            if let Some(name) = self.group_names.get(id) {
+                if !x.security_group_names.contains(name) {
+                    x.security_group_names.push(name.clone());
+                }
+            }
+        }
+        if let Some(host) = &s.host {
+            x.host_status = Some(match self.hypervisors.get(host) {
+                Some(h) if is_up(h, Utc::now()) => "UP",
+                Some(_) => "DOWN",
+                None => "UNKNOWN",
+            });
+        }
+        if let Some(g) = &s.server_group {
+            if self.server_groups.contains(g) {
+                x.groups.push(g.clone());
+            }
+        }
+        x
+    }
+}
+
+fn by_id<T: Clone>(objects: Vec<Versioned<T>>, id: impl Fn(&T) -> &String) -> HashMap<String, T> {
+    objects
+        .into_iter()
+        .map(|o| (id(&o.value).clone(), o.value))
+        .collect()
+}
+
 /// Reads what [`server`] shows of `s` beyond the object.
 pub async fn extras(c: &Compute, s: &Server) -> nimbus_store::Result<Extras> {
-    let mut x = Extras::default();
-    for id in &s.port_ids {
-        if let Some(p) = c.store.get::<Port>(id).await? {
-            if !x.network_names.contains_key(&p.value.network_id) {
-                let name = c
-                    .store
-                    .get::<Network>(&p.value.network_id)
-                    .await?
-                    .map(|n| n.value.name)
-                    .unwrap_or_default();
-                x.network_names.insert(p.value.network_id.clone(), name);
-            }
-            x.ports.push(p.value);
-        }
-    }
-    // As Nova: the groups of the server's ports (a port the user brought keeps
-    // its own); the groups asked for at create time when it has no ports.
-    let mut group_ids: Vec<&String> = Vec::new();
-    for p in &x.ports {
-        for g in &p.security_groups {
-            if !group_ids.contains(&g) {
-                group_ids.push(g);
-            }
-        }
-    }
-    if x.ports.is_empty() {
-        group_ids = s.security_groups.iter().collect();
-    }
-    for id in group_ids {
-        if let Some(g) = c.store.get::<SecurityGroup>(id).await? {
-            if !x.security_group_names.contains(&g.value.name) {
-                x.security_group_names.push(g.value.name);
-            }
-        }
-    }
-    if let Some(host) = &s.host {
-        x.host_status = Some(match c.store.get::<Hypervisor>(host).await? {
-            Some(h) if is_up(&h.value, Utc::now()) => "UP",
-            Some(_) => "DOWN",
-            None => "UNKNOWN",
-        });
-    }
-    if let Some(g) = &s.server_group {
-        if c.store.get::<ServerGroup>(g).await?.is_some() {
-            x.groups.push(g.clone());
-        }
-    }
-    Ok(x)
+    Ok(Lookup::of(c, s).await?.extras(s))
 }
 
 /// Nova's timestamp for `created`/`updated`: seconds, `Z`.

@@ -338,6 +338,12 @@ async fn list(
     if project_filter.as_deref() == Some("") {
         servers.clear();
     }
+    // Read once for the whole list (the ip filter and the documents need them).
+    let lookup = if detailed || ip_re.is_some() {
+        server_view::Lookup::all(c).await?
+    } else {
+        server_view::Lookup::default()
+    };
     let mut kept = Vec::new();
     for s in servers {
         let v = &s.value;
@@ -364,7 +370,7 @@ async fn list(
             continue;
         }
         if let Some(re) = &ip_re {
-            let x = extras(c, v).await?;
+            let x = lookup.extras(v);
             let hit = x
                 .ports
                 .iter()
@@ -396,7 +402,7 @@ async fn list(
     let mut items = Vec::with_capacity(page.len());
     for s in &page {
         items.push(if detailed {
-            document(c, url, mv, caller, s).await?
+            server_view::server(url, mv, caller, s, &lookup.extras(&s.value))
         } else {
             server_view::brief(url, &s.value)
         });
