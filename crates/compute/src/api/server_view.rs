@@ -15,7 +15,7 @@ use nimbus_network::types::{Network, Port, SecurityGroup};
 use nimbus_store::Versioned;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha224};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// What a server document needs besides the server itself.
 #[derive(Default)]
@@ -77,25 +77,20 @@ impl Lookup {
         let mut l = Lookup::default();
         for id in &s.port_ids {
             if let Some(p) = c.store.get::<Port>(id).await? {
-                let net = p.value.network_id.clone();
-                if !l.network_names.contains_key(&net) {
-                    if let Some(n) = c.store.get::<Network>(&net).await? {
-                        l.network_names.insert(net, n.value.name);
-                    }
-                }
                 l.ports.insert(id.clone(), p.value);
             }
         }
+        let networks: BTreeSet<String> = l.ports.values().map(|p| p.network_id.clone()).collect();
+        for id in networks {
+            if let Some(n) = c.store.get::<Network>(&id).await? {
+                l.network_names.insert(id, n.value.name);
+            }
+        }
         let port_groups = l.ports.values().flat_map(|p| p.security_groups.iter());
-        for id in port_groups
-            .chain(s.security_groups.iter())
-            .cloned()
-            .collect::<Vec<_>>()
-        {
-            if !l.group_names.contains_key(&id) {
-                if let Some(g) = c.store.get::<SecurityGroup>(&id).await? {
-                    l.group_names.insert(id, g.value.name);
-                }
+        let groups: BTreeSet<String> = port_groups.chain(&s.security_groups).cloned().collect();
+        for id in groups {
+            if let Some(g) = c.store.get::<SecurityGroup>(&id).await? {
+                l.group_names.insert(id, g.value.name);
             }
         }
         if let Some(host) = &s.host {
