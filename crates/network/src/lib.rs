@@ -20,6 +20,7 @@ pub mod error;
 pub mod ipam;
 pub mod quotas;
 pub mod secgroups;
+pub mod l3_types;
 pub mod types;
 
 use alloc::IpRequest;
