@@ -1,6 +1,7 @@
 //! What a first start creates, idempotently: the admin project's network `private`
 //! with the subnet `private-subnet` (10.0.0.0/24, gateway 10.0.0.1, DHCP on) and its
-//! DHCP port, and the admin project's `default` security group.
+//! DHCP port, the admin project's `default` security group, and the external
+//! network `public` with the router `router` ([`crate::bootstrap_l3`]).
 
 use crate::alloc;
 use crate::ipam::{self, Cidr};
@@ -93,6 +94,20 @@ pub async fn ensure_defaults(store: &Store, admin_project_id: &str) -> Result<()
     alloc::sync_dhcp_in(&mut tx, &network)
         .await
         .map_err(|f| f.error.message)?;
+    let private_subnet = alloc::subnets_in(&mut tx, &network.id)
+        .await
+        .map_err(|f| f.error.message)?
+        .into_iter()
+        .find(|s| s.name == PRIVATE_SUBNET);
+    crate::bootstrap_l3::ensure_public_in(
+        &mut tx,
+        admin_project_id,
+        &network,
+        private_subnet.as_ref(),
+        DEFAULT_MTU,
+    )
+    .await
+    .map_err(|f| f.error.message)?;
     tx.commit().await?;
     Ok(())
 }

@@ -70,6 +70,9 @@ pub enum Kind {
     Port,
     SecurityGroup,
     SecurityGroupRule,
+    Router,
+    FloatingIp,
+    RbacPolicy,
 }
 
 impl Kind {
@@ -80,6 +83,9 @@ impl Kind {
             Kind::Port => "Port",
             Kind::SecurityGroup => "Security group",
             Kind::SecurityGroupRule => "Security group rule",
+            Kind::Router => "Router",
+            Kind::FloatingIp => "Floating IP",
+            Kind::RbacPolicy => "RBAC policy",
         }
     }
     fn not_found_type(self) -> &'static str {
@@ -89,6 +95,9 @@ impl Kind {
             Kind::Port => "PortNotFound",
             Kind::SecurityGroup => "SecurityGroupNotFound",
             Kind::SecurityGroupRule => "SecurityGroupRuleNotFound",
+            Kind::Router => "RouterNotFound",
+            Kind::FloatingIp => "FloatingIPNotFound",
+            Kind::RbacPolicy => "RbacPolicyNotFound",
         }
     }
 }

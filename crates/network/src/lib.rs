@@ -16,11 +16,14 @@ pub mod access;
 pub mod alloc;
 pub mod api;
 pub mod bootstrap;
+pub mod bootstrap_l3;
 pub mod error;
 pub mod ipam;
-pub mod quotas;
-pub mod secgroups;
+pub mod l3;
 pub mod l3_types;
+pub mod quotas;
+pub mod rbac;
+pub mod secgroups;
 pub mod types;
 
 use alloc::IpRequest;
@@ -64,11 +67,14 @@ impl Networking {
     /// cloud admin; not external for non-admins): 404 "Network {id} could not be
     /// found." otherwise.
     pub async fn usable_network(&self, caller: &Principal, network_id: &str) -> ApiResult<Network> {
-        let n = self
+        let mut n = self
             .store
             .get::<Network>(network_id)
             .await?
             .map(|v| v.value);
+        if let Some(n) = n.as_mut() {
+            rbac::apply_one(&self.store, caller, n).await?;
+        }
         match n {
             Some(n) if caller.is_cloud_admin() => Ok(n),
             Some(n)
@@ -85,12 +91,17 @@ impl Networking {
     /// non-external ones.
     pub async fn auto_networks(&self, caller: &Principal) -> ApiResult<Vec<Network>> {
         let project = caller.project_id();
+        let shared = rbac::shared_with(&self.store, caller).await?;
         Ok(self
             .store
             .list::<Network>(None)
             .await?
             .into_iter()
-            .map(|v| v.value)
+            .map(|v| {
+                let mut n = v.value;
+                rbac::apply(&shared, &mut n);
+                n
+            })
             .filter(|n| !n.external && (n.shared || project == Some(n.project_id.as_str())))
             .collect())
     }
@@ -226,6 +237,7 @@ impl Networking {
                 Ok(_) | Err(StoreError::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
+            l3::disassociate_port_in(tx, id).await?;
         }
         for id in unbind {
             let Some(mut port) = tx.get::<Port>(id).await?.map(|v| v.value) else {

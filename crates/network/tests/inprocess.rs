@@ -331,9 +331,10 @@ async fn bootstrap_defaults_are_idempotent() {
         .list::<Network>(Some(ADMIN_PROJECT))
         .await
         .unwrap();
-    assert_eq!(nets.len(), 1);
-    assert_eq!(nets[0].value.name, "private");
-    let nid = nets[0].value.id.clone();
+    // `private`, and `public` with the router (tested in routers_fips.rs).
+    assert_eq!(nets.len(), 2);
+    let private = nets.iter().find(|n| n.value.name == "private").unwrap();
+    let nid = private.value.id.clone();
     let v = app
         .expect(
             200,
@@ -350,7 +351,13 @@ async fn bootstrap_defaults_are_idempotent() {
     assert_eq!(subnets[0]["gateway_ip"], "10.0.0.1");
     assert_eq!(subnets[0]["enable_dhcp"], true);
     let dhcp = app
-        .expect(200, "GET", &format!("/ports?network_id={nid}"), ADMIN, None)
+        .expect(
+            200,
+            "GET",
+            &format!("/ports?network_id={nid}&device_owner=network:dhcp"),
+            ADMIN,
+            None,
+        )
         .await;
     assert_eq!(dhcp["ports"].as_array().unwrap().len(), 1);
     assert_eq!(dhcp["ports"][0]["fixed_ips"][0]["ip_address"], "10.0.0.2");

@@ -25,6 +25,9 @@ const RESOURCES: &[(&str, &str)] = &[
     ("security_group", "security-groups"),
     ("security_group_rule", "security-group-rules"),
     ("quota", "quotas"),
+    ("router", "routers"),
+    ("floatingip", "floatingips"),
+    ("rbac_policy", "rbac-policies"),
 ];
 
 pub async fn resources(url: PublicUrl) -> Json<Value> {
@@ -54,6 +57,10 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("stateful-security-group", "Stateful security group", "Indicates if the security group is stateful or not"),
     ("quotas", "Quota management support", "Expose functions for quotas management per project"),
     ("quota_details", "Quota details extension", "Expose functions for quotas usage statistics per project"),
+    ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway."),
+    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"),
+    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
+    ("rbac-policies", "RBAC Policies", "Allows creation and modification of policies that control tenant access to resources."),
     ("sorting", "Sorting support", "Enabled sorting support."),
     ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
 ];

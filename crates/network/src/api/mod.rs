@@ -7,11 +7,14 @@
 
 pub mod common;
 pub mod discovery;
+pub mod floatingips;
 pub mod list;
 pub mod networks;
 pub mod port_attrs;
 pub mod ports;
 pub mod quotas;
+pub mod rbac;
+pub mod routers;
 pub mod rules;
 pub mod security_groups;
 pub mod subnet_attrs;
@@ -22,7 +25,7 @@ pub mod views;
 use crate::types::{Network, Port, SecurityGroup, Subnet};
 use crate::Networking;
 use axum::middleware::map_response;
-use axum::routing::{any, get};
+use axum::routing::{any, get, put};
 use axum::Router;
 use common::PREFIX;
 use nimbus_api::{dialect, ApiError};
@@ -83,6 +86,38 @@ pub fn router(net: Arc<Networking>) -> Router {
         )
         .route(&r("/quotas/{project_id}/default"), get(quotas::defaults))
         .route(&r("/quotas/{project_id}/details"), get(quotas::details));
+    router = router
+        .route(&r("/routers"), get(routers::index).post(routers::create))
+        .route(
+            &r("/routers/{id}"),
+            get(routers::show)
+                .put(routers::update)
+                .delete(routers::delete),
+        )
+        .route(
+            &r("/routers/{id}/add_router_interface"),
+            put(routers::add_interface),
+        )
+        .route(
+            &r("/routers/{id}/remove_router_interface"),
+            put(routers::remove_interface),
+        )
+        .route(
+            &r("/floatingips"),
+            get(floatingips::index).post(floatingips::create),
+        )
+        .route(
+            &r("/floatingips/{id}"),
+            get(floatingips::show)
+                .put(floatingips::update)
+                .delete(floatingips::delete),
+        );
+    router = router
+        .route(&r("/rbac-policies"), get(rbac::index).post(rbac::create))
+        .route(
+            &r("/rbac-policies/{id}"),
+            get(rbac::show).put(rbac::update).delete(rbac::delete),
+        );
     router = tag_routes::<Network>(router, &r("/networks"));
     router = tag_routes::<Subnet>(router, &r("/subnets"));
     router = tag_routes::<Port>(router, &r("/ports"));

@@ -81,11 +81,16 @@ pub async fn index(
             .or_default()
             .push(s.value);
     }
+    let shared = crate::rbac::shared_with(&net.store, &caller).await?;
     let items: Vec<Value> = net
         .store
         .list::<Network>(None)
         .await?
         .into_iter()
+        .map(|mut n| {
+            crate::rbac::apply(&shared, &mut n.value);
+            n
+        })
         .filter(|n| access::sees_network(&caller, &n.value))
         .map(|n| {
             let mut subnets = by_network.remove(&n.value.id).unwrap_or_default();
@@ -104,7 +109,8 @@ pub async fn show(
     q: Query,
     Path(id): Path<String>,
 ) -> NResult<Json<Value>> {
-    let n = load(&net.store, &id).await?;
+    let mut n = load(&net.store, &id).await?;
+    crate::rbac::apply_one(&net.store, &caller, &mut n.value).await?;
     authorize_network(&caller, "network:get_network", &n.value)?;
     Ok(Json(super::common::one(
         "network",

@@ -135,7 +135,8 @@ pub async fn create(
             "Failed to parse request. Required attribute 'network_id' not specified",
         )
     })?;
-    let network = networks::load(&net.store, &network_id).await?.value;
+    let mut network = networks::load(&net.store, &network_id).await?.value;
+    crate::rbac::apply_one(&net.store, &caller, &mut network).await?;
     authorize_on(
         &caller,
         "network:get_network",
@@ -412,11 +413,13 @@ pub async fn delete(
 ) -> NResult<StatusCode> {
     let current = load(&net.store, &id).await?;
     authorize_port(&caller, "network:delete_port", &current.value)?;
+    crate::l3::check_port_deletable(&current.value)?;
     let mut tx = net.store.begin().await?;
     match tx.delete::<Port>(&id, None).await {
         Err(StoreError::NotFound { .. }) => return Err(Fault::not_found(Kind::Port, &id)),
         other => other?,
     };
+    crate::l3::disassociate_port_in(&mut tx, &id).await?;
     // A network with DHCP always has its DHCP port: a deleted one comes back at
     // once (as Neutron's DHCP agent recreates it).
     if current.value.device_owner == OWNER_DHCP {

@@ -57,11 +57,12 @@ async fn authorize_subnet(
     action: &str,
     s: &Subnet,
 ) -> NResult<Network> {
-    let n = store
+    let mut n = store
         .get::<Network>(&s.network_id)
         .await?
         .map(|v| v.value)
         .ok_or_else(|| Fault::not_found(Kind::Subnet, &s.id))?;
+    crate::rbac::apply_one(store, caller, &mut n).await?;
     authorize_on(
         caller,
         action,
@@ -80,12 +81,16 @@ pub async fn index(
     url: PublicUrl,
     q: Query,
 ) -> NResult<Json<Value>> {
+    let shared = crate::rbac::shared_with(&net.store, &caller).await?;
     let networks: HashMap<String, Network> = net
         .store
         .list::<Network>(None)
         .await?
         .into_iter()
-        .map(|n| (n.value.id.clone(), n.value))
+        .map(|mut n| {
+            crate::rbac::apply(&shared, &mut n.value);
+            (n.value.id.clone(), n.value)
+        })
         .collect();
     let items: Vec<Value> = net
         .store
