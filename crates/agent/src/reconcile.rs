@@ -84,10 +84,17 @@ struct Worker {
 /// Follows the store and pokes the loop on every relevant change.
 async fn watch(store: Store, wake: Arc<Notify>) {
     let filter = WatchFilter {
-        kinds: ["server", "port", "network", "subnet"]
-            .iter()
-            .map(|k| k.to_string())
-            .collect(),
+        kinds: [
+            "server",
+            "port",
+            "network",
+            "subnet",
+            "router",
+            "floatingip",
+        ]
+        .iter()
+        .map(|k| k.to_string())
+        .collect(),
         parent: None,
     };
     loop {

@@ -5,8 +5,10 @@
 //! sweeper that removes what has no object never races a worker plugging a port.
 
 pub mod dhcp;
+pub mod l3;
 pub mod links;
 pub mod names;
+pub mod router;
 
 pub use names::{dataplane_netns, dhcp_netns};
 
@@ -79,6 +81,7 @@ impl Dataplane {
         let subnets = store.list::<Subnet>(None).await?;
         let ports: Vec<Port> = ports.into_iter().map(|p| p.value).collect();
         let subnets: Vec<Subnet> = subnets.into_iter().map(|s| s.value).collect();
+        let l3_plan = self.l3_plan(store, &networks, &subnets, &ports).await?;
         let local: BTreeSet<&str> = servers
             .iter()
             .filter(|s| s.value.host.as_deref() == Some(host))
@@ -95,8 +98,10 @@ impl Dataplane {
         let wanted_taps: BTreeSet<String> = local_ports.iter().map(|p| names::tap(&p.id)).collect();
         let wanted_networks: BTreeSet<&str> =
             local_ports.iter().map(|p| p.network_id.as_str()).collect();
-        let wanted_bridges: BTreeSet<String> =
+        let mut wanted_bridges: BTreeSet<String> =
             wanted_networks.iter().map(|n| names::bridge(n)).collect();
+        // Routers need the bridges of the networks they are on.
+        wanted_bridges.extend(l3_plan.networks().iter().map(|(n, _)| names::bridge(n)));
         let mut specs = Vec::new();
         for n in networks
             .iter()
@@ -127,8 +132,9 @@ impl Dataplane {
                 }
             }
         }
-        if local.is_empty() {
+        if local.is_empty() && l3_plan.routers.is_empty() {
             applied.clear();
+            l3::apply(&self.data_dir, &self.netns, &l3_plan).await;
             if links::list_netns().contains(&self.netns) {
                 tracing::info!(netns = %self.netns, "no servers on this host: removing the dataplane namespace");
                 links::delete_netns(&self.netns).await?;
@@ -147,6 +153,11 @@ impl Dataplane {
                     tracing::warn!(link = %l.name, "{e:#}");
                 }
             }
+        }
+
+        let done = l3::apply(&self.data_dir, &self.netns, &l3_plan).await;
+        if let Err(e) = l3::report(store, &l3_plan, &done).await {
+            tracing::warn!("router status: {e:#}");
         }
 
         // Make DHCP match.
@@ -174,6 +185,37 @@ impl Dataplane {
         Ok(())
     }
 
+    /// What routers and floating IPs should look like ([`router::plan`]).
+    async fn l3_plan(
+        &self,
+        store: &Store,
+        networks: &[nimbus_store::Versioned<Network>],
+        subnets: &[Subnet],
+        ports: &[Port],
+    ) -> anyhow::Result<router::L3Plan> {
+        let routers: Vec<nimbus_network::l3_types::Router> = store
+            .list(None)
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect();
+        let fips: Vec<nimbus_network::l3_types::FloatingIp> = store
+            .list(None)
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect();
+        let networks: Vec<Network> = networks.iter().map(|n| n.value.clone()).collect();
+        Ok(router::plan(
+            &self.data_dir,
+            &routers,
+            &fips,
+            &networks,
+            subnets,
+            ports,
+        ))
+    }
+
     /// Network ids with a directory under `DATA_DIR/dhcp/`.
     fn dhcp_dirs(&self) -> Vec<String> {
         std::fs::read_dir(self.data_dir.join("dhcp"))
@@ -189,6 +231,7 @@ impl Dataplane {
 /// Stops every dnsmasq of this data dir and deletes its namespaces (for tests and
 /// `nimbus teardown`).
 pub async fn teardown(data_dir: &Path) {
+    l3::teardown(data_dir).await;
     let dp = dataplane_netns(data_dir);
     if let Ok(dir) = std::fs::read_dir(data_dir.join("dhcp")) {
         for e in dir.filter_map(|e| e.ok()) {

@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 pub const DATAPLANE_PREFIX: &str = "nimbus-dp-";
 /// Prefix of every DHCP namespace.
 pub const DHCP_PREFIX: &str = "nimbus-dhcp-";
+/// Prefix of every router namespace.
+pub const ROUTER_PREFIX: &str = "nimbus-r-";
+/// Prefix of the per-cloud "outside world" namespace.
+pub const EXTERNAL_PREFIX: &str = "nimbus-ext-";
 
 /// First 8 hex digits of the SHA-256 of the canonical data directory path.
 pub fn tag(data_dir: &Path) -> String {
@@ -56,6 +60,37 @@ pub fn veth_outer(network_id: &str) -> String {
 /// The DHCP namespace end of a network's DHCP veth: `nvi<11 hex>`.
 pub fn veth_inner(network_id: &str) -> String {
     format!("nvi{}", short(network_id, 11))
+}
+
+/// A router's namespace: `nimbus-r-<tag>-<8 hex of the router id>`.
+pub fn router_netns(data_dir: &Path, router_id: &str) -> String {
+    format!("{ROUTER_PREFIX}{}-{}", tag(data_dir), short(router_id, 8))
+}
+
+/// The cloud's "outside world": `nimbus-ext-<tag>`, holding each external
+/// subnet's gateway address. The host reaches floating IPs from there only.
+pub fn external_netns(data_dir: &Path) -> String {
+    format!("{EXTERNAL_PREFIX}{}", tag(data_dir))
+}
+
+/// The dataplane end of a router port's veth (on the bridge): `nvr<11 hex>`.
+pub fn router_veth_outer(port_id: &str) -> String {
+    format!("nvr{}", short(port_id, 11))
+}
+
+/// The router namespace end of a router port's veth: `nri<11 hex>`.
+pub fn router_veth_inner(port_id: &str) -> String {
+    format!("nri{}", short(port_id, 11))
+}
+
+/// The dataplane end of the outside world's veth into an external network: `nvx<11 hex>`.
+pub fn external_veth_outer(network_id: &str) -> String {
+    format!("nvx{}", short(network_id, 11))
+}
+
+/// The outside-world end of that veth: `nxi<11 hex>`.
+pub fn external_veth_inner(network_id: &str) -> String {
+    format!("nxi{}", short(network_id, 11))
 }
 
 /// The first `n` characters of an id without dashes.

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use nimbus_api::auth::Principal;
 use nimbus_api::links::PublicUrl;
 use nimbus_api::microversion::Microversion;
+use nimbus_network::l3_types::FloatingIp;
 use nimbus_network::types::{Network, Port, SecurityGroup};
 use nimbus_store::Versioned;
 use serde_json::{json, Map, Value};
@@ -28,6 +29,8 @@ pub struct Extras {
     pub host_status: Option<&'static str>,
     /// The server groups the server is in (2.71).
     pub groups: Vec<String>,
+    /// Floating IPs per port id: (fixed IP, floating IP).
+    pub floating: HashMap<String, Vec<(String, String)>>,
 }
 
 /// The objects server documents refer to (ports, networks, security groups,
@@ -40,6 +43,30 @@ pub struct Lookup {
     group_names: HashMap<String, String>,
     hypervisors: HashMap<String, Hypervisor>,
     server_groups: HashSet<String>,
+    /// Associated floating IPs per port id: (fixed IP, floating IP).
+    floating: HashMap<String, Vec<(String, String)>>,
+}
+
+/// Associated floating IPs by port id, of the ports `keep` accepts.
+fn floating_by_port(
+    fips: Vec<Versioned<FloatingIp>>,
+    keep: impl Fn(&str) -> bool,
+) -> HashMap<String, Vec<(String, String)>> {
+    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for f in fips {
+        let f = f.value;
+        if let (Some(port), Some(fixed)) = (f.port_id, f.fixed_ip_address) {
+            if keep(&port) {
+                out.entry(port)
+                    .or_default()
+                    .push((fixed, f.floating_ip_address));
+            }
+        }
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
+    out
 }
 
 impl Lookup {
@@ -69,6 +96,7 @@ impl Lookup {
                 .into_iter()
                 .map(|g| g.value.id)
                 .collect(),
+            floating: floating_by_port(c.store.list::<FloatingIp>(None).await?, |_| true),
         })
     }
 
@@ -80,6 +108,9 @@ impl Lookup {
                 l.ports.insert(id.clone(), p.value);
             }
         }
+        l.floating = floating_by_port(c.store.list::<FloatingIp>(None).await?, |p| {
+            l.ports.contains_key(p)
+        });
         let networks: BTreeSet<String> = l.ports.values().map(|p| p.network_id.clone()).collect();
         for id in networks {
             if let Some(n) = c.store.get::<Network>(&id).await? {
@@ -117,6 +148,9 @@ impl Lookup {
                     .cloned()
                     .unwrap_or_default();
                 x.network_names.entry(p.network_id.clone()).or_insert(name);
+                if let Some(f) = self.floating.get(id) {
+                    x.floating.insert(id.clone(), f.clone());
+                }
                 x.ports.push(p.clone());
             }
         }
@@ -200,7 +234,8 @@ fn bookmark(url: &PublicUrl, collection: &str, id: &str) -> Value {
     json!([{"rel": "bookmark", "href": url.join(&format!("/compute/{collection}/{}", super::common::encode(id)))}])
 }
 
-/// `addresses`: the ports' fixed IPs grouped by network name.
+/// `addresses`: the ports' fixed IPs grouped by network name, each followed by
+/// its floating IP (`OS-EXT-IPS:type` `floating`) as Nova shows them.
 pub fn addresses(x: &Extras) -> Value {
     let mut out = Map::new();
     for p in &x.ports {
@@ -218,6 +253,15 @@ pub fn addresses(x: &Extras) -> Value {
                     "OS-EXT-IPS:type": "fixed",
                     "OS-EXT-IPS-MAC:mac_addr": p.mac_address,
                 }));
+                let fips = x.floating.get(&p.id).into_iter().flatten();
+                for (_, fip) in fips.filter(|(fixed, _)| fixed == &ip.ip_address) {
+                    items.push(json!({
+                        "version": 4,
+                        "addr": fip,
+                        "OS-EXT-IPS:type": "floating",
+                        "OS-EXT-IPS-MAC:mac_addr": p.mac_address,
+                    }));
+                }
             }
         }
     }
