@@ -33,6 +33,9 @@ pub struct Dataplane {
     netns: String,
     /// Held for every change; holds the DHCP specs applied last.
     state: Mutex<HashMap<String, dhcp::DhcpSpec>>,
+    /// The router plan applied last with everything in place (a pass with the
+    /// same plan and its namespaces present does nothing).
+    l3_applied: Mutex<Option<router::L3Plan>>,
 }
 
 impl Dataplane {
@@ -41,6 +44,7 @@ impl Dataplane {
             data_dir: data_dir.to_path_buf(),
             netns: dataplane_netns(data_dir),
             state: Mutex::new(HashMap::new()),
+            l3_applied: Mutex::new(None),
         }
     }
 
@@ -134,7 +138,7 @@ impl Dataplane {
         }
         if local.is_empty() && l3_plan.routers.is_empty() {
             applied.clear();
-            l3::apply(&self.data_dir, &self.netns, &l3_plan).await;
+            self.apply_l3(store, &l3_plan).await;
             if links::list_netns().contains(&self.netns) {
                 tracing::info!(netns = %self.netns, "no servers on this host: removing the dataplane namespace");
                 links::delete_netns(&self.netns).await?;
@@ -155,10 +159,7 @@ impl Dataplane {
             }
         }
 
-        let done = l3::apply(&self.data_dir, &self.netns, &l3_plan).await;
-        if let Err(e) = l3::report(store, &l3_plan, &done).await {
-            tracing::warn!("router status: {e:#}");
-        }
+        self.apply_l3(store, &l3_plan).await;
 
         // Make DHCP match.
         for spec in specs {
@@ -183,6 +184,29 @@ impl Dataplane {
             }
         }
         Ok(())
+    }
+
+    /// Applies the router plan unless it is what was applied last and its
+    /// namespaces are all there; reports the statuses.
+    async fn apply_l3(&self, store: &Store, plan: &router::L3Plan) {
+        let mut last = self.l3_applied.lock().await;
+        let present = links::list_netns();
+        let intact = present.contains(&self.netns)
+            && plan.routers.iter().all(|r| present.contains(&r.netns))
+            && plan.external.iter().all(|x| present.contains(&x.netns));
+        if last.as_ref() == Some(plan) && intact {
+            return;
+        }
+        let done = l3::apply(&self.data_dir, &self.netns, plan).await;
+        let complete = done.routers.len() == plan.routers.len();
+        match l3::report(store, plan, &done).await {
+            Ok(()) if complete => *last = Some(plan.clone()),
+            Ok(()) => *last = None,
+            Err(e) => {
+                tracing::warn!("router status: {e:#}");
+                *last = None;
+            }
+        }
     }
 
     /// What routers and floating IPs should look like ([`router::plan`]).
