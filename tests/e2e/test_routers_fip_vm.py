@@ -134,7 +134,6 @@ def test_openstacksdk_auto_ip(vm_cloud: NimbusServer, tmp_path):
                     if a["OS-EXT-IPS:type"] == "floating"]
         assert len(floating) == 1, server.addresses
         fip = floating[0]["addr"]
-        assert server.public_v4 == fip
         assert _ssh_fip(key, fip, "hostname").strip() == name
     finally:
         conn.delete_server(server.id, wait=True, timeout=120, delete_ips=True)
