@@ -542,6 +542,16 @@ async fn rbac_shares_a_network_with_one_project() {
     )
     .await;
     assert!(!app.ids("/networks", BOB, "networks").await.contains(&nid));
+    // A network's policies go with it.
+    app.expect(201, "POST", "/rbac-policies", ALICE, Some(&body))
+        .await;
+    app.expect(204, "DELETE", &format!("/networks/{nid}"), ALICE, None)
+        .await;
+    assert!(app
+        .ids("/rbac-policies", ALICE, "rbac_policies")
+        .await
+        .is_empty());
+    let nid = s(&app.network(ALICE, "n2").await["id"]).to_string();
     // Bad bodies.
     let bad = json!({"rbac_policy": {"object_type": "subnet", "object_id": nid,
         "action": "access_as_shared", "target_tenant": PROJECT_B}});

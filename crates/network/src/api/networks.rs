@@ -321,6 +321,11 @@ pub async fn delete(
     for s in tx.list::<Subnet>(Some(&id)).await? {
         tx.delete::<Subnet>(&s.value.id, None).await?;
     }
+    // Sharing policies go with their network.
+    for p in tx.list::<crate::l3_types::RbacPolicy>(Some(&id)).await? {
+        tx.delete::<crate::l3_types::RbacPolicy>(&p.value.id, None)
+            .await?;
+    }
     tx.delete::<Network>(&id, None).await?;
     commit_audited(tx, &caller, "network.network.delete", "network", &id).await?;
     Ok(StatusCode::NO_CONTENT)
