@@ -223,11 +223,12 @@ class NimbusServer:
 
     def stop(self, timeout: float = 20, teardown: bool = True) -> int | None:
         """Stops the server (SIGTERM). Guests outlive `nimbus serve` by design (the
-        next start adopts them); with `teardown`, they and the dataplane go too."""
+        next start adopts them); with `teardown`, they and the dataplane go too
+        (also for clouds without guests: the bootstrap router has namespaces)."""
         if self.proc is None:
             return None
         code = _stop(self.proc, timeout)
-        if teardown and self.guest:
+        if teardown:
             self.teardown()
         return code
 
