@@ -31,6 +31,8 @@ pub struct Dataplane {
     netns: String,
     /// Held for every change; holds the DHCP specs applied last.
     state: Mutex<HashMap<String, dhcp::DhcpSpec>>,
+    /// The metadata service's listener in each DHCP namespace.
+    metadata: crate::metadata::MetadataService,
 }
 
 impl Dataplane {
@@ -39,6 +41,7 @@ impl Dataplane {
             data_dir: data_dir.to_path_buf(),
             netns: dataplane_netns(data_dir),
             state: Mutex::new(HashMap::new()),
+            metadata: crate::metadata::MetadataService::new(),
         }
     }
 
@@ -118,6 +121,7 @@ impl Dataplane {
                 applied.remove(&network_id);
             }
         }
+        self.metadata.retain(&wanted_dhcp);
         let wanted_dhcp_ns: BTreeSet<String> = specs.iter().map(|s| s.netns.clone()).collect();
         let prefix = format!("{}{}-", names::DHCP_PREFIX, names::tag(&self.data_dir));
         for ns in links::list_netns() {
@@ -149,7 +153,11 @@ impl Dataplane {
             }
         }
 
-        // Make DHCP match.
+        // Make DHCP match, then serve metadata where DHCP runs.
+        let metadata: Vec<(String, String, String)> = specs
+            .iter()
+            .map(|s| (s.network_id.clone(), s.netns.clone(), s.inner.clone()))
+            .collect();
         for spec in specs {
             let previous = applied.get(&spec.network_id);
             let healthy = previous == Some(&spec)
@@ -171,7 +179,19 @@ impl Dataplane {
                 }
             }
         }
+        for (network_id, netns, dev) in metadata {
+            if applied.contains_key(&network_id) {
+                if let Err(e) = self.metadata.ensure(store, &network_id, &netns, &dev).await {
+                    tracing::warn!(network = %network_id, "metadata service: {e:#}");
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The networks whose metadata service runs now.
+    pub fn metadata_networks(&self) -> BTreeSet<String> {
+        self.metadata.networks()
     }
 
     /// Network ids with a directory under `DATA_DIR/dhcp/`.
