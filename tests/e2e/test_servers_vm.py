@@ -117,6 +117,8 @@ def test_workflow_9_1_with_the_cli(vm_cloud, tmp_path):
     if pub:
         assert pub in keys
     assert "user-data-ran" in _ssh_ok(vm_cloud, name, key, "cat", "/root/user-data-marker")
+    # no --config-drive: the key and the user data came from the metadata service
+    assert _ssh_ok(vm_cloud, name, key, "cat", "/run/nimbus/source").strip() == "metadata-service"
     assert len(_qemu_pids(server_id)) == 1
 
     # stop, start, reboot

@@ -1,15 +1,68 @@
-//! The config drive every server gets (Nova's `force_config_drive`): an ISO 9660
+//! Instance data: the builders of `meta_data.json`, `network_data.json` and
+//! `user_data` (shared with the metadata service, [`crate::metadata`]), and the
+//! config drive a server gets when it asks for one ([`wanted`]): an ISO 9660
 //! volume labelled `config-2` with `openstack/latest/{meta_data.json, user_data,
 //! network_data.json, vendor_data.json}`, attached read-only.
 
 use crate::cmd::run;
 use crate::dataplane::names;
+use anyhow::bail;
 use anyhow::Context;
 use base64::Engine;
 use nimbus_compute::server::Server;
-use nimbus_network::types::{Port, Subnet};
+use nimbus_image::types::Image;
+use nimbus_network::types::{Network, Port, Subnet};
+use nimbus_store::Store;
 use serde_json::{json, Value};
 use std::path::Path;
+
+/// Whether the server gets a config drive: it asked for one (`config_drive:
+/// true`) or its image says `img_config_drive=mandatory` (Nova's default without
+/// `force_config_drive`). Otherwise the guest reads the metadata service.
+pub fn wanted(server: &Server, image: &Image) -> bool {
+    server.config_drive || image.property("img_config_drive") == Some("mandatory")
+}
+
+/// The decoded `user_data` (`None` when the server has none).
+pub fn user_data(server: &Server) -> anyhow::Result<Option<Vec<u8>>> {
+    let Some(ud) = &server.user_data else {
+        return Ok(None);
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(ud.trim())
+        .context("user_data is not valid base64")?;
+    Ok(Some(bytes))
+}
+
+/// The server's ports in NIC order, their networks' MTUs, and all their subnets:
+/// what [`network_data`] is made of.
+pub async fn server_ports(
+    store: &Store,
+    server: &Server,
+) -> anyhow::Result<(Vec<Port>, Vec<u32>, Vec<Subnet>)> {
+    let mut ports = Vec::new();
+    let mut mtus = Vec::new();
+    let mut subnets: Vec<Subnet> = Vec::new();
+    for port_id in &server.port_ids {
+        let Some(port) = store.get::<Port>(port_id).await? else {
+            bail!("port {port_id} of the server does not exist");
+        };
+        let Some(network) = store.get::<Network>(&port.value.network_id).await? else {
+            bail!(
+                "network {} of port {port_id} does not exist",
+                port.value.network_id
+            );
+        };
+        for s in store.list::<Subnet>(Some(&network.value.id)).await? {
+            if !subnets.iter().any(|x| x.id == s.value.id) {
+                subnets.push(s.value);
+            }
+        }
+        mtus.push(network.value.mtu);
+        ports.push(port.value);
+    }
+    Ok((ports, mtus, subnets))
+}
 
 /// `meta_data.json`.
 pub fn meta_data(server: &Server) -> Value {
@@ -97,10 +150,7 @@ fn write_version(latest: &Path, server: &Server, network_data: &Value) -> anyhow
         serde_json::to_vec(network_data)?,
     )?;
     std::fs::write(latest.join("vendor_data.json"), b"{}")?;
-    if let Some(ud) = &server.user_data {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(ud.trim())
-            .context("user_data is not valid base64")?;
+    if let Some(bytes) = user_data(server)? {
         std::fs::write(latest.join("user_data"), bytes)?;
     }
     Ok(())

@@ -13,7 +13,8 @@
 //!
 //! Modules: [`host`] (accelerator probe, `Hypervisor`), [`reconcile`] (the watch
 //! loop, one [`worker`] per server), [`qemu`] + [`qmp`] (guests), [`disks`],
-//! [`configdrive`], [`dataplane`] (netns, bridges, taps, DHCP), [`actions`]
+//! [`configdrive`], [`dataplane`] (netns, bridges, taps, DHCP), [`metadata`]
+//! (the metadata service at 169.254.169.254 in each DHCP namespace), [`actions`]
 //! (instance action events). The last step of a delete is the compute crate's
 //! `lifecycle::finish_delete`.
 
@@ -23,6 +24,7 @@ pub mod configdrive;
 pub mod dataplane;
 pub mod disks;
 pub mod host;
+pub mod metadata;
 pub mod proc;
 pub mod qemu;
 pub mod qmp;

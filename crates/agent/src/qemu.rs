@@ -35,6 +35,8 @@ pub struct LaunchSpec {
     pub ram_mb: u64,
     pub vcpus: u64,
     pub direct: Option<DirectBoot>,
+    /// Attach `disk.config` (the config drive) as a read-only virtio disk.
+    pub config_drive: bool,
     pub nics: Vec<Nic>,
 }
 
@@ -110,14 +112,18 @@ pub fn command_line(spec: &LaunchSpec) -> Vec<String> {
         ),
         "-device".into(),
         "virtio-blk-pci,drive=vda,bootindex=1".into(),
-        "-drive".into(),
-        format!(
-            "file={},if=none,id=config,format=raw,readonly=on",
-            p("disk.config")
-        ),
-        "-device".into(),
-        "virtio-blk-pci,drive=config".into(),
     ]);
+    if spec.config_drive {
+        a.extend([
+            "-drive".into(),
+            format!(
+                "file={},if=none,id=config,format=raw,readonly=on",
+                p("disk.config")
+            ),
+            "-device".into(),
+            "virtio-blk-pci,drive=config".into(),
+        ]);
+    }
     for (i, nic) in spec.nics.iter().enumerate() {
         a.push("-netdev".into());
         a.push(format!(

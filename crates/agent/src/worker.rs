@@ -13,7 +13,7 @@ use chrono::Utc;
 use nimbus_compute::server::{
     instance_dir, Fault, PowerIntent, PowerState, Server, TaskState, VmState,
 };
-use nimbus_network::types::{Network, Port, Subnet};
+use nimbus_network::types::Port;
 use nimbus_store::Change;
 use std::sync::Arc;
 use std::time::Duration;
@@ -350,9 +350,14 @@ async fn start_guest(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
         None => None,
     };
 
-    let (ports, mtus, subnets) = server_ports(ctx, server).await?;
-    let network_data = configdrive::network_data(&ports, &subnets, &mtus);
-    configdrive::ensure_iso(&dir.join("disk.config"), server, &network_data).await?;
+    let (ports, mtus, subnets) = configdrive::server_ports(&ctx.store, server).await?;
+    // Without a config drive the guest reads the same data from the metadata
+    // service (crate::metadata) after its DHCP lease.
+    let config_drive = configdrive::wanted(server, &image);
+    if config_drive {
+        let network_data = configdrive::network_data(&ports, &subnets, &mtus);
+        configdrive::ensure_iso(&dir.join("disk.config"), server, &network_data).await?;
+    }
 
     let plugs: Vec<Plug> = ports
         .iter()
@@ -377,6 +382,7 @@ async fn start_guest(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
         ram_mb: server.flavor.ram,
         vcpus: server.flavor.vcpus,
         direct,
+        config_drive,
         nics: ports
             .iter()
             .map(|p| Nic {
@@ -391,35 +397,6 @@ async fn start_guest(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
         mark_port_active(ctx, &p.id).await?;
     }
     Ok(())
-}
-
-/// The server's ports in NIC order, their networks' MTUs, and all their subnets.
-async fn server_ports(
-    ctx: &Ctx,
-    server: &Server,
-) -> anyhow::Result<(Vec<Port>, Vec<u32>, Vec<Subnet>)> {
-    let mut ports = Vec::new();
-    let mut mtus = Vec::new();
-    let mut subnets: Vec<Subnet> = Vec::new();
-    for port_id in &server.port_ids {
-        let Some(port) = ctx.store.get::<Port>(port_id).await? else {
-            bail!("port {port_id} of the server does not exist");
-        };
-        let Some(network) = ctx.store.get::<Network>(&port.value.network_id).await? else {
-            bail!(
-                "network {} of port {port_id} does not exist",
-                port.value.network_id
-            );
-        };
-        for s in ctx.store.list::<Subnet>(Some(&network.value.id)).await? {
-            if !subnets.iter().any(|x| x.id == s.value.id) {
-                subnets.push(s.value);
-            }
-        }
-        mtus.push(network.value.mtu);
-        ports.push(port.value);
-    }
-    Ok((ports, mtus, subnets))
 }
 
 async fn mark_port_active(ctx: &Ctx, port_id: &str) -> anyhow::Result<()> {

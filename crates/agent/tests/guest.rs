@@ -176,6 +176,11 @@ fn ssh_hostname(dhcp_ns: &str, key: &Path) -> Option<String> {
 }
 
 fn ssh_hostname_at(dhcp_ns: &str, key: &Path, ip: &str) -> Option<String> {
+    ssh_run(dhcp_ns, key, ip, "hostname")
+}
+
+/// Runs `command` on the guest at `ip` over SSH from the DHCP namespace.
+fn ssh_run(dhcp_ns: &str, key: &Path, ip: &str, command: &str) -> Option<String> {
     let out = std::process::Command::new("ip")
         .args(["netns", "exec", dhcp_ns, "ssh", "-i"])
         .arg(key)
@@ -192,7 +197,7 @@ fn ssh_hostname_at(dhcp_ns: &str, key: &Path, ip: &str) -> Option<String> {
             "LogLevel=ERROR",
         ])
         .arg(format!("nimbus@{ip}"))
-        .arg("hostname")
+        .arg(command)
         .output()
         .ok()?;
     out.status
@@ -665,6 +670,8 @@ async fn an_agent_killed_during_build_leaves_exactly_one_guest() {
     let fx = setup().await;
     let (data_dir, store, images) = (fx.data_dir.clone(), fx.store.clone(), fx.images.clone());
     let dir = instance_dir(&data_dir, SERVER);
+    // This one boots with a config drive (the others read the metadata service).
+    change(&store, |s| s.config_drive = true).await;
     let agent = start_agent(&data_dir, &store, &images);
     // Die right when QEMU is about to start (config drive written).
     wait_for("config drive written", || async {
@@ -861,5 +868,81 @@ async fn two_servers_share_a_network_and_its_dhcp() {
         .then_some(())
     })
     .await;
+    drop(agent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_without_config_drive_reads_the_metadata_service() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let fx = setup().await;
+    let (data_dir, store, images, key) = (
+        fx.data_dir.clone(),
+        fx.store.clone(),
+        fx.images.clone(),
+        fx.key.clone(),
+    );
+    // "#!/bin/sh\necho md-user-data > /root/ud-marker\n"
+    change(&store, |s| {
+        s.config_drive = false;
+        s.user_data =
+            Some("IyEvYmluL3NoCmVjaG8gbWQtdXNlci1kYXRhID4gL3Jvb3QvdWQtbWFya2VyCg==".into());
+    })
+    .await;
+    let started = Instant::now();
+    let agent = start_agent(&data_dir, &store, &images);
+    wait_state(&store, VmState::Active).await;
+    let line = wait_for("ready line", || async {
+        std::fs::read_to_string(console_log(&data_dir, SERVER))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.contains("nimbus-guest ready:"))
+            .map(str::to_string)
+    })
+    .await;
+    eprintln!(
+        "[guest test] metadata boot: agent start -> ready line {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(line.contains("hostname=vm1 "), "{line}");
+    assert!(line.contains(&format!("{IP}/24")), "{line}");
+    let dir = instance_dir(&data_dir, SERVER);
+    assert!(
+        !dir.join("disk.config").exists(),
+        "a config drive was built"
+    );
+    let dhcp_ns = names::dhcp_netns(&data_dir, NET);
+    let hostname = wait_for("ssh with the key from the metadata service", || async {
+        ssh_hostname(&dhcp_ns, &key)
+    })
+    .await;
+    assert_eq!(hostname, "vm1");
+    let run = |cmd: &'static str| {
+        let (ns, key) = (dhcp_ns.clone(), key.clone());
+        async move { ssh_run(&ns, &key, IP, cmd).expect(cmd) }
+    };
+    assert_eq!(run("cat /run/nimbus/source").await, "metadata-service");
+    assert_eq!(run("cat /root/ud-marker").await, "md-user-data");
+    // The guest asks the service itself: its own uuid and address.
+    let md = run("wget -qO- http://169.254.169.254/openstack/latest/meta_data.json").await;
+    let md: serde_json::Value = serde_json::from_str(&md).unwrap();
+    assert_eq!(md["uuid"], SERVER);
+    assert_eq!(
+        run("wget -qO- http://169.254.169.254/latest/meta-data/local-ipv4").await,
+        IP
+    );
+    // Anything else in the DHCP namespace is nobody: 404.
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &dhcp_ns, "wget", "-qO-", "-T", "5"])
+        .arg("http://169.254.169.254/openstack/latest/meta_data.json")
+        .output();
+    if let Ok(out) = out {
+        assert!(
+            !out.status.success(),
+            "a request from the DHCP address was answered"
+        );
+    }
     drop(agent);
 }

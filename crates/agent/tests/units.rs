@@ -64,6 +64,7 @@ fn spec(direct: Option<DirectBoot>) -> LaunchSpec {
         ram_mb: 256,
         vcpus: 2,
         direct,
+        config_drive: true,
         nics: vec![
             Nic {
                 tap: "ntapaaaaaaaaaaa".into(),
@@ -144,6 +145,17 @@ fn qemu_runs_inside_the_dataplane_namespace_with_the_contracted_options() {
     assert!(after(&args, "-kernel").is_empty());
     // The pid-reuse guard looks for the server id in the command line.
     assert!(args.join(" ").contains("srv-1"));
+}
+
+#[test]
+fn without_a_config_drive_only_the_root_disk() {
+    let mut spec = spec(None);
+    spec.config_drive = false;
+    let args = command_line(&spec);
+    let drives = after(&args, "-drive");
+    assert_eq!(drives.len(), 1);
+    assert!(drives[0].starts_with("file=/data/instances/srv-1/disk.qcow2,"));
+    assert!(!args.join(" ").contains("disk.config"));
 }
 
 #[test]

@@ -152,6 +152,11 @@ pub fn dnsmasq_args(spec: &DhcpSpec, dir: &Path) -> Vec<String> {
     if let Some(r) = &spec.router {
         a.push(format!("--dhcp-option=option:router,{r}"));
     }
+    if let Some(routes) = classless_routes(spec) {
+        a.push(format!(
+            "--dhcp-option=option:classless-static-route,{routes}"
+        ));
+    }
     if !spec.dns.is_empty() {
         a.push(format!(
             "--dhcp-option=option:dns-server,{}",
@@ -167,6 +172,34 @@ pub fn dnsmasq_args(spec: &DhcpSpec, dir: &Path) -> Vec<String> {
         dir.join("dnsmasq.log").display()
     ));
     a
+}
+
+/// DHCP option 121 (RFC 3442): the metadata service's address via the DHCP
+/// port (whose namespace serves it, [`crate::metadata`]), and the default route
+/// via the gateway when the subnet has one: a client that honours option 121
+/// ignores the router option. `None` without a DHCP port address.
+pub fn classless_routes(spec: &DhcpSpec) -> Option<String> {
+    let dhcp_ip = spec.addresses.first()?.split('/').next()?;
+    let mut routes = format!("{}/32,{dhcp_ip}", crate::metadata::ADDRESS);
+    if let Some(r) = &spec.router {
+        routes.push_str(&format!(",0.0.0.0/0,{r}"));
+    }
+    Some(routes)
+}
+
+/// Whether dnsmasq `pid` runs with exactly `args` (a dnsmasq an older agent
+/// started with other options is restarted, not adopted).
+fn runs_with(pid: i32, args: &[String]) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let running: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .skip(1)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    running == args
 }
 
 /// The running dnsmasq of a network (pidfile + the pidfile path in its cmdline).
@@ -204,7 +237,9 @@ pub async fn ensure(
         p.ranges != spec.ranges || p.router != spec.router || p.dns != spec.dns || p.mtu != spec.mtu
     });
     match running(data_dir, &spec.network_id) {
-        Some(pid) if config_changed || !netns_there => {
+        Some(pid)
+            if config_changed || !netns_there || !runs_with(pid, &dnsmasq_args(spec, &dir)) =>
+        {
             proc::terminate(
                 pid,
                 &pidfile(&dir).display().to_string(),

@@ -36,6 +36,8 @@ pub struct Dataplane {
     /// The router plan applied last with everything in place (a pass with the
     /// same plan and its namespaces present does nothing).
     l3_applied: Mutex<Option<router::L3Plan>>,
+    /// The metadata service's listener in each DHCP namespace.
+    metadata: crate::metadata::MetadataService,
 }
 
 impl Dataplane {
@@ -45,6 +47,7 @@ impl Dataplane {
             netns: dataplane_netns(data_dir),
             state: Mutex::new(HashMap::new()),
             l3_applied: Mutex::new(None),
+            metadata: crate::metadata::MetadataService::new(),
         }
     }
 
@@ -127,6 +130,7 @@ impl Dataplane {
                 applied.remove(&network_id);
             }
         }
+        self.metadata.retain(&wanted_dhcp);
         let wanted_dhcp_ns: BTreeSet<String> = specs.iter().map(|s| s.netns.clone()).collect();
         let prefix = format!("{}{}-", names::DHCP_PREFIX, names::tag(&self.data_dir));
         for ns in links::list_netns() {
@@ -161,7 +165,11 @@ impl Dataplane {
 
         self.apply_l3(store, &l3_plan).await;
 
-        // Make DHCP match.
+        // Make DHCP match, then serve metadata where DHCP runs.
+        let metadata: Vec<(String, String, String)> = specs
+            .iter()
+            .map(|s| (s.network_id.clone(), s.netns.clone(), s.inner.clone()))
+            .collect();
         for spec in specs {
             let previous = applied.get(&spec.network_id);
             let healthy = previous == Some(&spec)
@@ -180,6 +188,13 @@ impl Dataplane {
                 Err(e) => {
                     tracing::warn!(network = %spec.network_id, "DHCP: {e:#}");
                     applied.remove(&spec.network_id);
+                }
+            }
+        }
+        for (network_id, netns, dev) in metadata {
+            if applied.contains_key(&network_id) {
+                if let Err(e) = self.metadata.ensure(store, &network_id, &netns, &dev).await {
+                    tracing::warn!(network = %network_id, "metadata service: {e:#}");
                 }
             }
         }
@@ -238,6 +253,11 @@ impl Dataplane {
             subnets,
             ports,
         ))
+    }
+
+    /// The networks whose metadata service runs now.
+    pub fn metadata_networks(&self) -> BTreeSet<String> {
+        self.metadata.networks()
     }
 
     /// Network ids with a directory under `DATA_DIR/dhcp/`.
