@@ -13,6 +13,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import hashlib
+
 import openstack
 import pytest
 
@@ -24,18 +26,21 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _ext_netns() -> str:
-    """This cloud's outside-world namespace (one cloud per test session)."""
+def _ext_netns(cloud: NimbusServer) -> str:
+    """The cloud's outside-world namespace: `nimbus-ext-` + the cloud's tag, the
+    first 8 hex digits of SHA-256 of its canonical data dir (every cloud has one,
+    since each bootstraps a router; several run at once in the suite)."""
+    tag = hashlib.sha256(str(cloud.data_dir.resolve()).encode()).hexdigest()[:8]
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    found = re.findall(r"^(nimbus-ext-[0-9a-f]{8})", names, re.M)
-    assert len(found) == 1, names
-    return found[0]
+    assert f"nimbus-ext-{tag}" in names, names
+    return f"nimbus-ext-{tag}"
 
 
-def _ssh_fip(key: Path, fip: str, *command: str, timeout: float = 180) -> str:
+def _ssh_fip(cloud: NimbusServer, key: Path, fip: str, *command: str,
+             timeout: float = 180) -> str:
     def attempt():
         proc = subprocess.run(
-            ["ip", "netns", "exec", _ext_netns(), "ssh", "-i", str(key),
+            ["ip", "netns", "exec", _ext_netns(cloud), "ssh", "-i", str(key),
              "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
              "-o", "ConnectTimeout=5", "-o", "BatchMode=yes", f"nimbus@{fip}", *command],
             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
@@ -87,7 +92,7 @@ def test_router_floating_ip_and_east_west(vm_cloud: NimbusServer, tmp_path):
         cli.run("server", "add", "floating", "ip", a, fip)
         addresses = cli.json("server", "show", a)["addresses"]
         assert fip in str(addresses), addresses
-        assert _ssh_fip(key, fip, "hostname").strip() == a
+        assert _ssh_fip(vm_cloud, key, fip, "hostname").strip() == a
         # The root namespace has no route to the floating range.
         routes = subprocess.run(["ip", "route", "get", fip], capture_output=True, text=True)
         assert "nimbus" not in routes.stdout
@@ -95,7 +100,7 @@ def test_router_floating_ip_and_east_west(vm_cloud: NimbusServer, tmp_path):
         # East-west: a reaches b's fixed address through the router.
         b_ip = cli.json("server", "show", b)["addresses"][net_b][0]
         assert b_ip.startswith("10.72.0."), b_ip
-        out = _ssh_fip(key, fip, "ping", "-c", "2", "-W", "3", b_ip)
+        out = _ssh_fip(vm_cloud, key, fip, "ping", "-c", "2", "-W", "3", b_ip)
         assert " 0% packet loss" in out, out
 
         cli.run("server", "remove", "floating", "ip", a, fip)
@@ -134,7 +139,7 @@ def test_openstacksdk_auto_ip(vm_cloud: NimbusServer, tmp_path):
                     if a["OS-EXT-IPS:type"] == "floating"]
         assert len(floating) == 1, server.addresses
         fip = floating[0]["addr"]
-        assert _ssh_fip(key, fip, "hostname").strip() == name
+        assert _ssh_fip(vm_cloud, key, fip, "hostname").strip() == name
     finally:
         conn.delete_server(server.id, wait=True, timeout=120, delete_ips=True)
         cli.run("security", "group", "delete", group, check=False)
