@@ -47,7 +47,7 @@ ensure_build_deps() {
 # does (the build machines ship qemu-utils 10.0.2 from there, and bookworm's
 # qemu-system-x86 7.2 would downgrade it).
 ensure_vm_deps() {
-  ensure_apt_packages qemu-utils genisoimage dnsmasq-base iproute2 openssh-client
+  ensure_apt_packages qemu-utils genisoimage dnsmasq-base iproute2 openssh-client nftables
   dpkg-query -W -f='${Status}' qemu-system-x86 2>/dev/null | grep -q 'install ok installed' && return 0
   if dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null | grep -q bpo; then
     local src=/etc/apt/sources.list.d/nimbus-bookworm-backports.sources

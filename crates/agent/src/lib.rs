@@ -13,7 +13,7 @@
 //!
 //! Modules: [`host`] (accelerator probe, `Hypervisor`), [`reconcile`] (the watch
 //! loop, one [`worker`] per server), [`qemu`] + [`qmp`] (guests), [`disks`],
-//! [`configdrive`], [`dataplane`] (netns, bridges, taps, DHCP), [`actions`]
+//! [`configdrive`], [`dataplane`] (netns, bridges, taps, DHCP, security groups), [`actions`]
 //! (instance action events). The last step of a delete is the compute crate's
 //! `lifecycle::finish_delete`.
 
