@@ -298,7 +298,7 @@ async fn security_groups_filter_bridged_traffic() {
     )
     .await;
     let task = tokio::spawn(sgwatch::run(store.clone(), HOST.into(), DP.into()));
-    let _abort = AbortOnDrop(task);
+    let mut agent = AbortOnDrop(task);
     let deadline = Instant::now() + Duration::from_secs(5);
     while !Command::new("ip")
         .args([
@@ -386,6 +386,18 @@ async fn security_groups_filter_bridged_traffic() {
     assert!(probe(c, b_ip, 22, None), "c reaches tcp/22");
     assert!(!probe(c, b_ip, 9090, None), "a non-member is refused");
 
+    // An agent restart loads the same ruleset again, without duplicates.
+    let before = ruleset_text();
+    drop(agent);
+    agent = AbortOnDrop(tokio::spawn(sgwatch::run(
+        store.clone(),
+        HOST.into(),
+        DP.into(),
+    )));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(ruleset_text(), before);
+    assert!(probe(a, b_ip, 9090, None) && !probe(c, b_ip, 9090, None));
+
     // Anti-spoofing: c with an address that is not its own gets nowhere.
     sh(&["ip", "-n", c, "addr", "add", "10.77.0.99/24", "dev", "eth0"]);
     assert!(
@@ -399,8 +411,19 @@ async fn security_groups_filter_bridged_traffic() {
     std::io::BufRead::read_line(&mut hold_out, &mut line).unwrap();
     assert_eq!(line.trim(), "ping", "the established connection survived");
     drop(hold_in);
+    drop(agent);
     drop(cleanup);
     drop(ts);
+}
+
+/// The dataplane namespace's ruleset, without counters.
+fn ruleset_text() -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", DP, "nft", "list", "ruleset"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
