@@ -55,10 +55,11 @@ def test_security_groups_between_guests(vm_cloud, tmp_path):
             _wait(lambda n=name: cli.json("server", "show", n)["status"] == "ACTIVE"
                   or None, 300, f"{name} ACTIVE", interval=2)
         b_ip = cli.json("server", "show", b)["addresses"]["private"][0]
-        _ssh_ok(vm_cloud, a, key, "true", timeout=300)
+        _ssh_ok(vm_cloud, a, key, "echo", "up", timeout=300)
         _ssh_ok(vm_cloud, b, key, "sh", "-c",
                 "mkdir -p /tmp/www && echo hello-from-b > /tmp/www/index.html"
-                " && httpd -p 8080 -h /tmp/www && httpd -p 9090 -h /tmp/www", timeout=300)
+                " && httpd -p 8080 -h /tmp/www && httpd -p 9090 -h /tmp/www && echo started",
+                timeout=300)
 
         # tcp/22 is admitted, 8080 is not (and 8080 does listen: B reaches itself).
         assert (_banner(vm_cloud, a, key, b_ip) or "").startswith("SSH-"), "tcp/22 from A"
