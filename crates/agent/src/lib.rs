@@ -13,8 +13,9 @@
 //!
 //! Modules: [`host`] (accelerator probe, `Hypervisor`), [`reconcile`] (the watch
 //! loop, one [`worker`] per server), [`qemu`] + [`qmp`] (guests), [`disks`],
-//! [`configdrive`], [`dataplane`] (netns, bridges, taps, DHCP), [`metadata`]
-//! (the metadata service at 169.254.169.254 in each DHCP namespace), [`actions`]
+//! [`configdrive`], [`dataplane`] (netns, bridges, taps, DHCP, routers, security
+//! groups), [`metadata`] (the metadata service at 169.254.169.254 in each DHCP
+//! namespace), [`actions`]
 //! (instance action events). The last step of a delete is the compute crate's
 //! `lifecycle::finish_delete`.
 

@@ -55,6 +55,11 @@ pub async fn run(mut config: AgentConfig, store: Store, images: Arc<Images>) -> 
     }));
     let wake = Arc::new(Notify::new());
     let _watcher = Heartbeat(tokio::spawn(watch(ctx.store.clone(), wake.clone())));
+    let _security_groups = Heartbeat(tokio::spawn(crate::dataplane::sgwatch::run(
+        ctx.store.clone(),
+        ctx.config.host.clone(),
+        ctx.dataplane.netns().to_string(),
+    )));
     let mut workers: HashMap<String, Worker> = HashMap::new();
     loop {
         if let Err(e) = pass(&ctx, &mut workers).await {

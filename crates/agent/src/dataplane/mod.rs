@@ -3,12 +3,17 @@
 //! where QEMU runs; and per network with DHCP, a namespace with dnsmasq
 //! ([`dhcp`]). Names are in [`names`]. All changes go through one lock, so the
 //! sweeper that removes what has no object never races a worker plugging a port.
+//! Security groups are one nftables ruleset in the dataplane namespace
+//! ([`secgroups`], kept current by [`sgwatch`]).
 
 pub mod dhcp;
 pub mod l3;
 pub mod links;
 pub mod names;
+pub mod nft;
 pub mod router;
+pub mod secgroups;
+pub mod sgwatch;
 
 pub use names::{dataplane_netns, dhcp_netns};
 

@@ -1,0 +1,174 @@
+//! Keeps the security-group ruleset of the dataplane namespace equal to the
+//! store: a watch on servers, ports, groups and rules wakes it; after a short
+//! debounce (changes arriving together become one transaction) it renders
+//! [`super::secgroups::render`] and applies it when the text or the namespace
+//! changed. A tick notices a namespace that was (re)created by a plug, so a new
+//! tap is filtered long before its guest has booted.
+
+use super::{links, nft, secgroups};
+use nimbus_compute::server::Server;
+use nimbus_network::types::{Port, SecurityGroupRule};
+use nimbus_store::{Store, WatchFilter};
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// How long changes are gathered before the ruleset is rendered.
+const DEBOUNCE: Duration = Duration::from_millis(15);
+/// How often the namespace's identity is checked without a store change.
+const TICK: Duration = Duration::from_millis(250);
+/// How often the ruleset is loaded again anyway (repairs a hand-edited table).
+const REFRESH: Duration = Duration::from_secs(60);
+
+/// The task for the ports of `host`, whose taps live in `netns`: runs until dropped.
+pub async fn run(store: Store, host: String, netns: String) {
+    let dirty = Arc::new(Notify::new());
+    let watcher = tokio::spawn(watch(store.clone(), dirty.clone()));
+    let _stop = AbortOnDrop(watcher);
+    // What was applied last: the ruleset text and the namespace's inode.
+    let mut applied: Option<(String, u64)> = None;
+    let mut pending = true;
+    let mut loaded_at = Instant::now();
+    loop {
+        if !pending {
+            tokio::select! {
+                _ = dirty.notified() => pending = true,
+                _ = tokio::time::sleep(TICK) => {
+                    pending = applied.as_ref().map(|a| a.1) != netns_inode(&netns)
+                        || loaded_at.elapsed() > REFRESH;
+                }
+            }
+            if !pending {
+                continue;
+            }
+            tokio::time::sleep(DEBOUNCE).await;
+            // Consume a wake-up that arrived during the debounce: this pass sees it.
+            tokio::select! {
+                biased;
+                _ = dirty.notified() => {}
+                _ = std::future::ready(()) => {}
+            }
+        }
+        pending = false;
+        let Some(inode) = netns_inode(&netns) else {
+            // No namespace (no guest here yet): nothing to filter.
+            applied = None;
+            continue;
+        };
+        let started = Instant::now();
+        let text = match ruleset(&store, &host).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("security groups: reading the store: {e:#}");
+                pending = true;
+                tokio::time::sleep(TICK).await;
+                continue;
+            }
+        };
+        if applied.as_ref() == Some(&(text.clone(), inode)) && loaded_at.elapsed() < REFRESH {
+            continue;
+        }
+        let fresh_netns = applied.as_ref().map(|a| a.1) != Some(inode);
+        let result = async {
+            if fresh_netns {
+                nft::enable_bridge_netfilter(&netns).await?;
+            }
+            nft::apply(&netns, &text).await
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                loaded_at = Instant::now();
+                tracing::debug!(elapsed = ?started.elapsed(), "security group ruleset applied");
+                applied = Some((text, inode));
+            }
+            Err(e) => {
+                tracing::warn!("security groups: {e:#}");
+                applied = None;
+                pending = true;
+                tokio::time::sleep(TICK).await;
+            }
+        }
+    }
+}
+
+/// The ruleset for this host's ports (of its servers, or bound to it), from the
+/// store as it is now.
+pub async fn ruleset(store: &Store, host: &str) -> anyhow::Result<String> {
+    let servers = store.list::<Server>(None).await?;
+    let local: BTreeSet<String> = servers
+        .into_iter()
+        .filter(|s| s.value.host.as_deref() == Some(host))
+        .map(|s| s.value.id)
+        .collect();
+    let all: Vec<Port> = store
+        .list::<Port>(None)
+        .await?
+        .into_iter()
+        .map(|p| p.value)
+        .collect();
+    let mine: Vec<Port> = all
+        .iter()
+        .filter(|p| local.contains(&p.device_id) || p.host == host)
+        .cloned()
+        .collect();
+    let rules: Vec<SecurityGroupRule> = store
+        .list::<SecurityGroupRule>(None)
+        .await?
+        .into_iter()
+        .map(|r| r.value)
+        .collect();
+    Ok(secgroups::render(&mine, &all, &rules))
+}
+
+/// The inode of the namespace's file: a deleted and re-created namespace has a
+/// new one (and an empty ruleset).
+fn netns_inode(netns: &str) -> Option<u64> {
+    if !links::list_netns().iter().any(|n| n == netns) {
+        return None;
+    }
+    std::fs::metadata(format!("/run/netns/{netns}"))
+        .ok()
+        .map(|m| m.ino())
+}
+
+/// Wakes the loop on every change of a kind the ruleset depends on.
+async fn watch(store: Store, dirty: Arc<Notify>) {
+    let filter = WatchFilter {
+        kinds: ["server", "port", "security_group", "security_group_rule"]
+            .iter()
+            .map(|k| k.to_string())
+            .collect(),
+        parent: None,
+    };
+    loop {
+        let from = store.revision();
+        match store.watch(filter.clone(), from).await {
+            Ok(mut w) => loop {
+                match w.next().await {
+                    Some(Ok(_)) => dirty.notify_one(),
+                    Some(Err(e)) => {
+                        tracing::debug!("security group watch: {e}");
+                        break;
+                    }
+                    None => break,
+                }
+            },
+            Err(e) => {
+                tracing::warn!("security group watch: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        // Whatever was missed in between: render afresh.
+        dirty.notify_one();
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
