@@ -18,9 +18,9 @@ pub mod api;
 pub mod bootstrap;
 pub mod error;
 pub mod ipam;
+pub mod l3_types;
 pub mod quotas;
 pub mod secgroups;
-pub mod l3_types;
 pub mod types;
 
 use alloc::IpRequest;
