@@ -27,37 +27,17 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 # median of the numbers on stdin, one a line ("-" when there are none)
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-# nimbus_ensure_tools: install the Debian packages a boot test needs
+# nimbus_ensure_tools: install the Debian packages a boot test needs: what
+# servers need (scripts/lib/common.sh ensure_vm_deps: QEMU from the right suite,
+# qemu-img, genisoimage, dnsmasq, iproute2, ssh) plus jq. In a subshell, so that
+# common.sh's log/die do not replace the caller's.
 nimbus_ensure_tools() {
-    local missing=() t
-    declare -A pkg=([genisoimage]=genisoimage [dnsmasq]=dnsmasq-base [ssh]=openssh-client
-                    [ssh-keygen]=openssh-client [ip]=iproute2 [qemu-img]=qemu-utils [jq]=jq)
-    for t in "${!pkg[@]}"; do command -v "$t" >/dev/null 2>&1 || missing+=("${pkg[$t]}"); done
-    if [ ${#missing[@]} -gt 0 ]; then
-        log "installing ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    fi
-    if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
-        # qemu-utils from bookworm-backports must not be downgraded by the
-        # bookworm qemu-system-x86: take both from backports then
-        if dpkg-query -W -f '${Version}' qemu-utils 2>/dev/null | grep -q bpo; then
-            local src=/etc/apt/sources.list.d/nimbus-bookworm-backports.sources
-            if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-                log "adding the bookworm-backports apt source ($src)"
-                printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: bookworm-backports' \
-                    'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' > "$src"
-            fi
-            apt-get update -qq
-            log "installing qemu-system-x86 from bookworm-backports"
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-                -t bookworm-backports qemu-system-x86 >/dev/null
-        else
-            log "installing qemu-system-x86"
-            apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null
-        fi
-    fi
+    (
+        # shellcheck source=scripts/lib/common.sh
+        . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
+        ensure_vm_deps
+        ensure_apt_packages jq
+    )
 }
 
 # nimbus_cleanup: the EXIT trap. Stops every process in PIDS by PID (TERM, then

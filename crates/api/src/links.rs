@@ -20,6 +20,20 @@ impl PublicUrl {
     }
 }
 
+/// Percent-encodes what cannot stand in a URL path segment or query value (for
+/// the `next` links and bookmarks services build from ids and query values).
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for PublicUrl {
     type Rejection = Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {

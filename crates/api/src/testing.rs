@@ -99,6 +99,44 @@ pub fn principal(user_id: &str, scope: Scope, roles: &[&str], admin_project: boo
     }
 }
 
+/// The personas the service test harnesses share: a cloud admin, members of two
+/// projects, a reader, a system reader; tokens named after them.
+pub mod personas {
+    use super::{cloud_admin, principal, project_user, StaticAuthenticator};
+    use crate::auth::Scope;
+
+    pub const ADMIN_PROJECT: &str = "adminproject";
+    pub const PROJECT_A: &str = "projecta";
+    pub const PROJECT_B: &str = "projectb";
+
+    pub const ADMIN: &str = "admin-token";
+    /// alice: member of project A.
+    pub const ALICE: &str = "alice-token";
+    /// bob: member of project B.
+    pub const BOB: &str = "bob-token";
+    /// carol: reader of project A.
+    pub const CAROL: &str = "carol-token";
+    /// A system-scoped reader.
+    pub const AUDITOR: &str = "auditor-token";
+
+    /// An authenticator that knows every persona's token.
+    pub fn authenticator() -> StaticAuthenticator {
+        let mut auth = StaticAuthenticator::default();
+        auth.add(ADMIN, cloud_admin(ADMIN_PROJECT));
+        auth.add(
+            ALICE,
+            project_user("alice", PROJECT_A, &["member", "reader"]),
+        );
+        auth.add(BOB, project_user("bob", PROJECT_B, &["member", "reader"]));
+        auth.add(CAROL, project_user("carol", PROJECT_A, &["reader"]));
+        auth.add(
+            AUDITOR,
+            principal("auditor", Scope::System, &["reader"], false),
+        );
+        auth
+    }
+}
+
 /// A service router inside the shared application layers, called in-process.
 #[derive(Clone)]
 pub struct TestClient {

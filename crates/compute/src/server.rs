@@ -207,8 +207,9 @@ impl Resource for Server {
     }
 }
 
-/// A new server as the API creates it (building, to be scheduled), for code that
-/// builds one by hand (tests): `Server { id, name, .., ..Default::default() }`
+/// A new server as the API creates it (building, to be scheduled, meant to run):
+/// the create handler fills in the request over it, and code that builds one by
+/// hand (tests) writes `Server { id, name, .., ..Default::default() }`, which
 /// keeps compiling when fields are added.
 impl Default for Server {
     fn default() -> Self {

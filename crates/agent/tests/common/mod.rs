@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use chrono::Utc;
-use nimbus_compute::server::{PowerIntent, PowerState, RebootRequest, Server, VmState};
+use nimbus_compute::server::Server;
 use nimbus_compute::types::Flavor;
 use nimbus_network::types::{AllocationPool, FixedIp, Network, Port, Subnet};
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,49 +30,19 @@ pub fn flavor(ram: u64, disk: u64) -> Flavor {
 }
 
 pub fn server(id: &str, name: &str, image_id: &str, port_ids: Vec<String>) -> Server {
-    let now = Utc::now();
     Server {
         id: id.into(),
         name: name.into(),
         project_id: PROJECT.into(),
         user_id: "u1".into(),
-        description: None,
         hostname: name.into(),
         flavor: flavor(256, 1),
         image_id: image_id.into(),
-        key_name: None,
-        key_data: None,
-        user_data: None,
-        metadata: BTreeMap::new(),
-        tags: BTreeSet::new(),
-        config_drive: false,
-        security_groups: Vec::new(),
-        server_group: None,
         port_ids,
-        user_ports: Vec::new(),
-        disk_config: "MANUAL".into(),
-        locked_reason: None,
-        requested_host: None,
-        availability_zone: "nova".into(),
-        locked: false,
-        access_ipv4: String::new(),
-        access_ipv6: String::new(),
         launch_index: 0,
         reservation_id: "r-1".into(),
-        created_at: now,
-        updated_at: now,
-        desired_power: PowerIntent::Running,
-        reboot: RebootRequest::default(),
-        deleting: false,
-        snapshots: Vec::new(),
-        host: None,
-        vm_state: VmState::Building,
         task_state: None,
-        power_state: PowerState::NoState,
-        fault: None,
-        observed_reboot: 0,
-        launched_at: None,
-        accelerator: None,
+        ..Default::default()
     }
 }
 

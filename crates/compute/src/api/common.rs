@@ -2,6 +2,7 @@
 //! `<collection>_links`, the query-parameter rules per microversion, and the checks
 //! that turn Nova's JSON-schema validation into 400s.
 
+pub use nimbus_api::links::encode;
 use nimbus_api::links::PublicUrl;
 use nimbus_api::microversion::Microversion;
 use nimbus_api::query::Query;
@@ -20,19 +21,6 @@ pub fn links(url: &PublicUrl, collection: &str, id: &str) -> Value {
         {"rel": "self", "href": url.join(&format!("{PREFIX}/{collection}/{id}"))},
         {"rel": "bookmark", "href": url.join(&format!("/compute/{collection}/{id}"))},
     ])
-}
-
-/// Percent-encodes what cannot stand in a URL path segment or query value.
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// From microversion 2.75 on, unknown query parameters are a 400; before, ignored.

@@ -10,9 +10,7 @@ use super::common::*;
 use super::server_input::*;
 use crate::lifecycle::{record_action, request_id};
 use crate::quota;
-use crate::server::{
-    Hypervisor, PowerIntent, PowerState, RebootRequest, Server, ServerGroup, TaskState, VmState,
-};
+use crate::server::{Hypervisor, Server, ServerGroup};
 use crate::Compute;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -199,19 +197,9 @@ pub async fn create(
             reservation_id: reservation.clone(),
             created_at: now,
             updated_at: now,
-            desired_power: PowerIntent::Running,
-            reboot: RebootRequest::default(),
-            deleting: false,
-            snapshots: Vec::new(),
             requested_host: req.requested_host.clone(),
-            host: None,
-            vm_state: VmState::Building,
-            task_state: Some(TaskState::Scheduling),
-            power_state: PowerState::NoState,
-            fault: None,
-            observed_reboot: 0,
-            launched_at: None,
-            accelerator: None,
+            // Intent and status of a new server: to run, building, scheduling.
+            ..Server::default()
         };
         tx.create(&server).await?;
         record_action(&mut tx, &caller, &server, "create", &request).await?;

@@ -7,31 +7,15 @@
 
 pub mod cloud;
 
-use nimbus_api::auth::Scope;
-use nimbus_api::testing::{
-    cloud_admin, principal, project_user, Resp, StaticAuthenticator, TestClient,
-};
+use nimbus_api::testing::{Resp, TestClient};
 use nimbus_compute::Compute;
 use nimbus_store::testing::TestStore;
 use serde_json::Value;
 use std::sync::Arc;
 
 pub const V: &str = "/compute/v2.1";
-pub const ADMIN_PROJECT: &str = "adminproject";
-/// Projects of the personas; both exist in the store (flavor access checks that).
-pub const PROJECT_A: &str = "projecta";
-pub const PROJECT_B: &str = "projectb";
-
-/// Tokens, named after the persona they stand for.
-pub const ADMIN: &str = "admin-token";
-/// alice: member of project A.
-pub const ALICE: &str = "alice-token";
-/// bob: member of project B.
-pub const BOB: &str = "bob-token";
-/// carol: reader of project A.
-pub const CAROL: &str = "carol-token";
-/// A system-scoped reader.
-pub const AUDITOR: &str = "auditor-token";
+/// The shared personas and their tokens.
+pub use nimbus_api::testing::personas::*;
 
 pub struct App {
     pub store: TestStore,
@@ -50,6 +34,7 @@ impl App {
             .await
             .expect("seed");
         let mut tx = store.store.begin().await.expect("tx");
+        // The personas' projects exist in the store (flavor access checks that).
         for id in [ADMIN_PROJECT, PROJECT_A, PROJECT_B] {
             tx.create(&nimbus_identity::types::Project {
                 id: id.into(),
@@ -65,18 +50,7 @@ impl App {
             .expect("project");
         }
         tx.commit().await.expect("commit");
-        let mut auth = StaticAuthenticator::default();
-        auth.add(ADMIN, cloud_admin(ADMIN_PROJECT));
-        auth.add(
-            ALICE,
-            project_user("alice", PROJECT_A, &["member", "reader"]),
-        );
-        auth.add(BOB, project_user("bob", PROJECT_B, &["member", "reader"]));
-        auth.add(CAROL, project_user("carol", PROJECT_A, &["reader"]));
-        auth.add(
-            AUDITOR,
-            principal("auditor", Scope::System, &["reader"], false),
-        );
+        let auth = authenticator();
         let dir = tempfile::tempdir().expect("tempdir");
         let images = nimbus_image::Images::open(
             store.store.clone(),

@@ -6,6 +6,7 @@
 
 use super::common::PREFIX;
 use crate::error::{Fault, NResult};
+pub use nimbus_api::links::encode;
 use nimbus_api::links::PublicUrl;
 use nimbus_api::query::{parse_bool, Query};
 use serde_json::{json, Value};
@@ -328,19 +329,6 @@ fn link(
         params.push("page_reverse=True".into());
     }
     url.join(&format!("{PREFIX}/{collection}?{}", params.join("&")))
-}
-
-/// Percent-encodes what cannot stand in a URL query value.
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The `fields=` projection for a single object (show).

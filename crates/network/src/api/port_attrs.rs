@@ -139,6 +139,23 @@ pub async fn check_groups(
 }
 
 /// Neutron's 409 for a MAC another port of the network has.
+/// The port binding attributes this cloud takes: no `binding:profile`, a
+/// `normal` VNIC (what create and update both check).
+pub fn check_binding(obj: &Map<String, Value>) -> NResult<()> {
+    if obj
+        .get("binding:profile")
+        .is_some_and(|v| !v.is_null() && v != &serde_json::json!({}))
+    {
+        return Err(Fault::invalid(
+            "binding:profile is not supported by this cloud",
+        ));
+    }
+    if obj.get("binding:vnic_type").is_some_and(|v| v != "normal") {
+        return Err(Fault::invalid("binding:vnic_type must be 'normal'"));
+    }
+    Ok(())
+}
+
 pub fn mac_in_use(network_id: &str, mac: &str) -> Fault {
     Fault::conflict(
         "MacAddressInUse",

@@ -118,17 +118,7 @@ pub async fn create(
         READ_ONLY,
         "POST",
     )?;
-    if obj
-        .get("binding:profile")
-        .is_some_and(|v| !v.is_null() && v != &json!({}))
-    {
-        return Err(Fault::invalid(
-            "binding:profile is not supported by this cloud",
-        ));
-    }
-    if obj.get("binding:vnic_type").is_some_and(|v| v != "normal") {
-        return Err(Fault::invalid("binding:vnic_type must be 'normal'"));
-    }
+    check_binding(obj)?;
     let network_id = string(obj, "network_id", MAX_NAME)?.ok_or_else(|| {
         Fault::bad(
             "HTTPBadRequest",
@@ -299,17 +289,7 @@ pub async fn update(
         .concat(),
         "PUT",
     )?;
-    if obj
-        .get("binding:profile")
-        .is_some_and(|v| !v.is_null() && v != &json!({}))
-    {
-        return Err(Fault::invalid(
-            "binding:profile is not supported by this cloud",
-        ));
-    }
-    if obj.get("binding:vnic_type").is_some_and(|v| v != "normal") {
-        return Err(Fault::invalid("binding:vnic_type must be 'normal'"));
-    }
+    check_binding(obj)?;
     let current = load(&net.store, &id).await?;
     authorize_port(&caller, "network:update_port", &current.value)?;
     let mut p = current.value.clone();

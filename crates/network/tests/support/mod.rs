@@ -5,30 +5,15 @@
 
 #![allow(dead_code)]
 
-use nimbus_api::auth::Scope;
-use nimbus_api::testing::{
-    cloud_admin, principal, project_user, Resp, StaticAuthenticator, TestClient,
-};
+use nimbus_api::testing::{Resp, TestClient};
 use nimbus_network::Networking;
 use nimbus_store::testing::TestStore;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 pub const V: &str = "/network/v2.0";
-pub const ADMIN_PROJECT: &str = "adminproject";
-pub const PROJECT_A: &str = "projecta";
-pub const PROJECT_B: &str = "projectb";
-
-/// Tokens, named after the persona they stand for.
-pub const ADMIN: &str = "admin-token";
-/// alice: member of project A.
-pub const ALICE: &str = "alice-token";
-/// bob: member of project B.
-pub const BOB: &str = "bob-token";
-/// carol: reader of project A.
-pub const CAROL: &str = "carol-token";
-/// A system-scoped reader.
-pub const AUDITOR: &str = "auditor-token";
+/// The shared personas and their tokens.
+pub use nimbus_api::testing::personas::*;
 
 pub struct App {
     pub store: TestStore,
@@ -41,18 +26,7 @@ impl App {
         let store = nimbus_store::testing::test_store()
             .await
             .expect("test store");
-        let mut auth = StaticAuthenticator::default();
-        auth.add(ADMIN, cloud_admin(ADMIN_PROJECT));
-        auth.add(
-            ALICE,
-            project_user("alice", PROJECT_A, &["member", "reader"]),
-        );
-        auth.add(BOB, project_user("bob", PROJECT_B, &["member", "reader"]));
-        auth.add(CAROL, project_user("carol", PROJECT_A, &["reader"]));
-        auth.add(
-            AUDITOR,
-            principal("auditor", Scope::System, &["reader"], false),
-        );
+        let auth = authenticator();
         let net = Networking::new(store.store.clone());
         let client = TestClient::new(nimbus_network::api::router(net.clone()), auth);
         App { store, net, client }
