@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import hashlib
@@ -57,6 +58,49 @@ def _ssh_group(cli) -> str:
     return group
 
 
+# Connects to ip:port every 10 ms from the namespace it runs in; prints the
+# CLOCK_MONOTONIC time of the first success (system-wide, so comparable with ours).
+PROBE = """
+import socket, sys, time
+ip, port, deadline = sys.argv[1], int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
+while time.monotonic() < deadline:
+    try:
+        socket.create_connection((ip, port), timeout=0.05).close()
+        print(time.monotonic(), flush=True)
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.01)
+sys.exit(1)
+"""
+
+
+def _probe(cloud: NimbusServer, ip: str, port: int, seconds: float) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["ip", "netns", "exec", _ext_netns(cloud), "python3", "-c", PROBE, ip, str(port),
+         str(seconds)], stdout=subprocess.PIPE, text=True)
+
+
+def _port_8080_opens_within_a_second(cloud, cli, key, fip: str, group: str) -> None:
+    """The group admits tcp/22 and icmp only: 8080, where the guest listens, is
+    blocked from the outside world until a rule opens it, within a second."""
+    _ssh_fip(cloud, key, fip, "sh", "-c",
+             "mkdir -p /tmp/www && echo hi > /tmp/www/index.html &&"
+             " { httpd -p 8080 -h /tmp/www </dev/null >/dev/null 2>&1; echo started; }")
+    blocked = _probe(cloud, fip, 8080, 2)
+    assert blocked.wait(timeout=30) == 1, "tcp/8080 must be blocked"
+    probe = _probe(cloud, fip, 8080, 60)
+    try:
+        cli.run("security", "group", "rule", "create", "--ingress", "--protocol", "tcp",
+                "--dst-port", "8080", group)
+        answered = time.monotonic()
+        out, _ = probe.communicate(timeout=90)
+    finally:
+        if probe.poll() is None:
+            probe.kill()
+    assert probe.returncode == 0, "tcp/8080 never opened"
+    assert float(out) - answered < 1.0, f"opened {float(out) - answered:.3f} s after the API"
+
+
 def test_router_floating_ip_and_east_west(vm_cloud: NimbusServer, tmp_path):
     cli = vm_cloud.admin_cli()
     key_name, key = _keypair(cli, tmp_path)
@@ -93,6 +137,7 @@ def test_router_floating_ip_and_east_west(vm_cloud: NimbusServer, tmp_path):
         addresses = cli.json("server", "show", a)["addresses"]
         assert fip in str(addresses), addresses
         assert _ssh_fip(vm_cloud, key, fip, "hostname").strip() == a
+        _port_8080_opens_within_a_second(vm_cloud, cli, key, fip, group)
         # The root namespace has no route to the floating range.
         routes = subprocess.run(["ip", "route", "get", fip], capture_output=True, text=True)
         assert "nimbus" not in routes.stdout

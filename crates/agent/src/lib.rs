@@ -59,6 +59,8 @@ pub struct AgentConfig {
     /// A kernel for the KVM probe boot (the guest image's `vmlinux`); without it
     /// the probe runs SeaBIOS only.
     pub probe_kernel: Option<PathBuf>,
+    /// A host interface attached to an external network (real deployments).
+    pub uplink: Option<dataplane::uplink::Uplink>,
 }
 
 impl AgentConfig {
@@ -73,6 +75,7 @@ impl AgentConfig {
             reserved_ram_mb: 512,
             qemu: "qemu-system-x86_64".into(),
             probe_kernel: None,
+            uplink: None,
         }
     }
 

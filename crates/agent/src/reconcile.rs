@@ -34,7 +34,7 @@ pub async fn run(mut config: AgentConfig, store: Store, images: Arc<Images>) -> 
     );
     host::register(&store, &config, &accel).await?;
     let ctx = Arc::new(Ctx {
-        dataplane: Arc::new(Dataplane::new(&config.data_dir)),
+        dataplane: Arc::new(Dataplane::new(&config.data_dir).with_uplink(config.uplink.clone())),
         networking: nimbus_network::Networking::new(store.clone()),
         config,
         store,

@@ -248,7 +248,15 @@ async fn router_snat_and_floating_ip() {
         ],
     };
     let o = objects();
-    let plan = router::plan(data, &o.routers, &o.fips, &o.networks, &o.subnets, &o.ports);
+    let plan = router::plan(
+        data,
+        &o.routers,
+        &o.fips,
+        &o.networks,
+        &o.subnets,
+        &o.ports,
+        None,
+    );
     assert_eq!(plan.routers.len(), 1);
     assert_eq!(
         plan.external.as_ref().unwrap().links[0].addresses,
@@ -369,6 +377,7 @@ async fn router_snat_and_floating_ip() {
         &o2.networks,
         &o2.subnets,
         &o2.ports,
+        None,
     );
     let done = l3::apply(data, &dp, &plan2).await;
     assert!(done.fips.is_empty());
@@ -388,4 +397,24 @@ async fn router_snat_and_floating_ip() {
     let left = links::list_netns();
     assert!(!left.contains(&rns), "{left:?}");
     assert!(!left.contains(&ext), "{left:?}");
+}
+
+#[test]
+fn an_external_network_on_a_host_interface_has_no_simulated_gateway() {
+    let o = objects();
+    let data = std::path::Path::new("/var/lib/nimbus-plan-only");
+    let plan = router::plan(
+        data,
+        &o.routers,
+        &o.fips,
+        &o.networks,
+        &o.subnets,
+        &o.ports,
+        Some(PUBLIC),
+    );
+    assert!(plan.external.is_none(), "{:?}", plan.external);
+    // The router keeps its gateway on the network, whose bridge the interface joins.
+    assert_eq!(plan.routers.len(), 1);
+    assert!(plan.routers[0].gateway.is_some());
+    assert!(plan.networks().iter().any(|(n, _)| n == PUBLIC));
 }

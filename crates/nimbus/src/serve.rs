@@ -65,6 +65,19 @@ pub struct ServeArgs {
     /// RAM (MiB) kept for the host itself, not offered to guests.
     #[arg(long, default_value_t = 512)]
     pub reserved_host_memory_mb: u64,
+    /// A host interface, dedicated and without addresses, to attach to the external
+    /// network --external-network (real deployments; the agent moves it into its
+    /// dataplane namespace). Without it the external network lives in namespaces only.
+    #[arg(long, value_name = "IFACE")]
+    pub external_interface: Option<String>,
+    /// The external network (`router:external`) that --external-interface joins.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "public",
+        requires = "external_interface"
+    )]
+    pub external_network: String,
 }
 
 impl ServeArgs {
@@ -176,6 +189,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
+    if let Some(iface) = &args.external_interface {
+        let dataplane = nimbus_agent::dataplane::dataplane_netns(&data_dir);
+        if !nimbus_agent::dataplane::uplink::present(&dataplane, iface).await {
+            bail!("--external-interface {iface}: no such network interface on this host");
+        }
+    }
     let mut image_config = nimbus_image::ImageConfig::new(&data_dir);
     image_config.quota_bytes = args.image_quota_mib.saturating_mul(1 << 20);
     let images = nimbus_image::Images::open(store.clone(), image_config)
@@ -284,6 +303,13 @@ fn spawn_agent(
     config.disk_allocation_ratio = args.disk_allocation_ratio;
     config.reserved_ram_mb = args.reserved_host_memory_mb;
     config.probe_kernel = args.guest_image_dir.as_ref().map(|d| d.join("vmlinux"));
+    config.uplink =
+        args.external_interface
+            .clone()
+            .map(|interface| nimbus_agent::dataplane::uplink::Uplink {
+                interface,
+                network: args.external_network.clone(),
+            });
     tokio::spawn(async move {
         loop {
             match nimbus_agent::run(config.clone(), store.clone(), images.clone()).await {

@@ -14,6 +14,7 @@ pub mod nft;
 pub mod router;
 pub mod secgroups;
 pub mod sgwatch;
+pub mod uplink;
 
 pub use names::{dataplane_netns, dhcp_netns};
 
@@ -43,6 +44,10 @@ pub struct Dataplane {
     l3_applied: Mutex<Option<router::L3Plan>>,
     /// The metadata service's listener in each DHCP namespace.
     metadata: crate::metadata::MetadataService,
+    /// A host interface attached to an external network, if configured.
+    uplink: Option<uplink::Uplink>,
+    /// The last uplink problem logged (logged again only when it changes).
+    uplink_error: Mutex<Option<String>>,
 }
 
 impl Dataplane {
@@ -53,7 +58,15 @@ impl Dataplane {
             state: Mutex::new(HashMap::new()),
             l3_applied: Mutex::new(None),
             metadata: crate::metadata::MetadataService::new(),
+            uplink: None,
+            uplink_error: Mutex::new(None),
         }
+    }
+
+    /// Attaches `uplink`'s host interface to its external network ([`uplink`]).
+    pub fn with_uplink(mut self, uplink: Option<uplink::Uplink>) -> Dataplane {
+        self.uplink = uplink;
+        self
     }
 
     /// The dataplane namespace name.
@@ -93,7 +106,22 @@ impl Dataplane {
         let subnets = store.list::<Subnet>(None).await?;
         let ports: Vec<Port> = ports.into_iter().map(|p| p.value).collect();
         let subnets: Vec<Subnet> = subnets.into_iter().map(|s| s.value).collect();
-        let l3_plan = self.l3_plan(store, &networks, &subnets, &ports).await?;
+        // The external network a host interface joins, if configured and present.
+        let uplinked = self.uplink.as_ref().and_then(|u| {
+            networks
+                .iter()
+                .map(|n| &n.value)
+                .find(|n| n.external && n.name == u.network)
+        });
+        let l3_plan = self
+            .l3_plan(
+                store,
+                &networks,
+                &subnets,
+                &ports,
+                uplinked.map(|n| n.id.as_str()),
+            )
+            .await?;
         let local: BTreeSet<&str> = servers
             .iter()
             .filter(|s| s.value.host.as_deref() == Some(host))
@@ -169,6 +197,16 @@ impl Dataplane {
         }
 
         self.apply_l3(store, &l3_plan).await;
+        if let (Some(u), Some(n)) = (&self.uplink, uplinked) {
+            let result = uplink::ensure(&self.netns, u, &n.id, n.mtu).await;
+            let problem = result.err().map(|e| format!("{e:#}"));
+            let mut last = self.uplink_error.lock().await;
+            if problem.is_some() && *last != problem {
+                tracing::warn!(interface = %u.interface, "external interface: {}",
+                    problem.as_deref().unwrap_or_default());
+            }
+            *last = problem;
+        }
 
         // Make DHCP match, then serve metadata where DHCP runs.
         let metadata: Vec<(String, String, String)> = specs
@@ -236,6 +274,7 @@ impl Dataplane {
         networks: &[nimbus_store::Versioned<Network>],
         subnets: &[Subnet],
         ports: &[Port],
+        uplinked: Option<&str>,
     ) -> anyhow::Result<router::L3Plan> {
         let routers: Vec<nimbus_network::l3_types::Router> = store
             .list(None)
@@ -257,6 +296,7 @@ impl Dataplane {
             &networks,
             subnets,
             ports,
+            uplinked,
         ))
     }
 

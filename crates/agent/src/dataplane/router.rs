@@ -99,6 +99,7 @@ pub fn plan(
     networks: &[Network],
     subnets: &[Subnet],
     ports: &[Port],
+    uplinked: Option<&str>,
 ) -> L3Plan {
     let subnet_by: HashMap<&str, &Subnet> = subnets.iter().map(|s| (s.id.as_str(), s)).collect();
     let net_by: HashMap<&str, &Network> = networks.iter().map(|n| (n.id.as_str(), n)).collect();
@@ -148,7 +149,9 @@ pub fn plan(
                 .find(|s| s.ip_version == 4)
         });
         let default_via = ext_subnet.and_then(|s| s.gateway_ip.clone());
-        if let (Some(s), Some(gw_ip)) = (ext_subnet, &default_via) {
+        // A network on a host interface has its real gateway out there.
+        let simulated = ext_subnet.filter(|s| Some(s.network_id.as_str()) != uplinked);
+        if let (Some(s), Some(gw_ip)) = (simulated, &default_via) {
             if let Some(p) = prefix_len(&s.cidr) {
                 externals
                     .entry(s.network_id.clone())
