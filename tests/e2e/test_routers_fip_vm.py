@@ -83,7 +83,7 @@ def _probe(cloud: NimbusServer, ip: str, port: int, seconds: float) -> subproces
 def _port_8080_opens_within_a_second(cloud, cli, key, fip: str, group: str) -> None:
     """The group admits tcp/22 and icmp only: 8080, where the guest listens, is
     blocked from the outside world until a rule opens it, within a second."""
-    _ssh_fip(cloud, key, fip, "sh", "-c",
+    _ssh_fip(cloud, key, fip,
              "mkdir -p /tmp/www && echo hi > /tmp/www/index.html &&"
              " { httpd -p 8080 -h /tmp/www </dev/null >/dev/null 2>&1; echo started; }")
     blocked = _probe(cloud, fip, 8080, 2)

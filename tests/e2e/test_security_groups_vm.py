@@ -28,8 +28,8 @@ def _fetch(cloud, server, key, ip, port, timeout=2):
 
 def _banner(cloud, server, key, ip, port=22):
     """From `server`: the first line a TCP server at ip:port sends, or None."""
-    proc = cloud.ssh(server, key, "sh", "-c",
-                     f"nc -w 2 {ip} {port} </dev/null | head -n 1")
+    # ssh joins its arguments into one remote shell command line: pass one string.
+    proc = cloud.ssh(server, key, f"nc -w 2 {ip} {port} </dev/null | head -n 1")
     return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
 
 
@@ -59,7 +59,7 @@ def test_security_groups_between_guests(vm_cloud, tmp_path):
         # httpd daemonizes; without its descriptors pointed away from the session,
         # ssh would wait for them to close.
         quiet = "</dev/null >/dev/null 2>&1"
-        _ssh_ok(vm_cloud, b, key, "sh", "-c",
+        _ssh_ok(vm_cloud, b, key,
                 "mkdir -p /tmp/www && echo hello-from-b > /tmp/www/index.html"
                 # (a retry after a lost session finds the ports taken: not an error)
                 f" && {{ httpd -p 8080 -h /tmp/www {quiet}; httpd -p 9090 -h /tmp/www {quiet};"
