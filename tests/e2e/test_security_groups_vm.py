@@ -20,10 +20,14 @@ pytestmark = pytest.mark.skipif(
 
 
 def _fetch(cloud, server, key, ip, port, timeout=2):
-    """From `server`: GET http://ip:port/ with busybox wget; the body or None."""
-    proc = cloud.ssh(server, key, "wget", "-q", "-T", str(timeout), "-O", "-",
-                     f"http://{ip}:{port}/")
-    return proc.stdout.strip() if proc.returncode == 0 else None
+    """From `server`: GET http://ip:port/ over busybox nc (the static busybox's wget
+    crashes resolving); the body or None."""
+    request = r"printf 'GET / HTTP/1.0\r\n\r\n'"
+    proc = cloud.ssh(server, key, f"{request} | nc -w {timeout} {ip} {port}")
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines or " 200 " not in lines[0]:
+        return None
+    return lines[-1].strip()
 
 
 def _banner(cloud, server, key, ip, port=22):
