@@ -90,10 +90,12 @@ impl Store {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
+                        // busy_timeout first: switching to WAL takes a lock that
+                        // another new connection may hold for a moment.
                         for pragma in [
+                            "PRAGMA busy_timeout = 10000",
                             "PRAGMA journal_mode = WAL",
                             "PRAGMA synchronous = NORMAL",
-                            "PRAGMA busy_timeout = 10000",
                         ] {
                             conn.execute(pragma).await?;
                         }
