@@ -76,6 +76,7 @@ pub fn render(local: &[Port], all: &[Port], rules: &[SecurityGroupRule]) -> Stri
     }
     render_bridge(&mut out, &filtered);
     render_inet(&mut out, &filtered, all, &by_group_sorted, &remote_groups);
+    render_zones(&mut out, &local);
     out
 }
 
@@ -236,6 +237,41 @@ pub fn address_sets(addrs: &[String]) -> (Vec<String>, Vec<String>) {
 pub fn group_sets(group_id: &str) -> (String, String) {
     let s = names::short(group_id, 32);
     (format!("rg4_{s}"), format!("rg6_{s}"))
+}
+
+/// The conntrack zone of a network's traffic: the first 16 bits of its id (0, the
+/// default zone, becomes 1). Derived, not numbered, so a zone never changes while
+/// connections live in it; two networks sharing a zone by chance only lose the
+/// separation every network had without zones.
+pub fn conntrack_zone(network_id: &str) -> u16 {
+    let hex = names::short(network_id, 4);
+    u16::from_str_radix(&hex, 16)
+        .ok()
+        .filter(|z| *z != 0)
+        .unwrap_or(1)
+}
+
+/// One conntrack zone per network, set before conntrack looks at a packet (with
+/// br_netfilter, `iifname` is the bridge): projects may use the same addresses
+/// (both 10.0.0.0/24), and their connections must never be mistaken for each
+/// other's. A second block of the same table (nft merges them).
+fn render_zones(out: &mut String, local: &[&Port]) {
+    let bridges: BTreeSet<(String, u16)> = local
+        .iter()
+        .map(|p| (names::bridge(&p.network_id), conntrack_zone(&p.network_id)))
+        .collect();
+    if bridges.is_empty() {
+        return;
+    }
+    let map: Vec<String> = bridges
+        .iter()
+        .map(|(b, z)| format!("\"{b}\" : {z}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "table inet {TABLE} {{\n\tchain zones {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tct zone set iifname map {{ {} }}\n\t}}\n}}",
+        map.join(", ")
+    );
 }
 
 /// The inet table: connection state, the groups' rules, remote-group sets.

@@ -333,3 +333,37 @@ fn a_port_without_ipv4_sends_no_ipv4_and_rendering_is_deterministic() {
     assert!(from.contains("ether type ip6 ip6 saddr != { fe80::/10, fd00::5 } drop"));
     assert!(one.contains("0x2 : jump egress_bbbbbbbb000"));
 }
+
+#[test]
+fn each_network_gets_its_own_conntrack_zone() {
+    let mut a = port(
+        "aaaaaaaa-0000-4000-8000-000000000001",
+        "fa:16:3e:00:00:01",
+        &["10.0.0.5"],
+        &[],
+    );
+    a.network_id = "a1b2c3d4-0000-4000-8000-000000000000".into();
+    let mut b = port(
+        "bbbbbbbb-0000-4000-8000-000000000002",
+        "fa:16:3e:00:00:02",
+        &["10.0.0.5"],
+        &[],
+    );
+    b.network_id = "0000ffff-0000-4000-8000-000000000000".into();
+    assert_eq!(conntrack_zone(&a.network_id), 0xa1b2);
+    assert_eq!(
+        conntrack_zone(&b.network_id),
+        1,
+        "zone 0 is the shared default"
+    );
+    let text = render(&[a.clone(), b.clone()], &[a, b], &[]);
+    let zones = chain(&text, "zones");
+    assert!(zones.contains("priority raw"), "{zones}");
+    assert!(
+        zones.contains(
+            r#"ct zone set iifname map { "nbr-0000ffff000" : 1, "nbr-a1b2c3d4000" : 41394 }"#
+        ),
+        "{zones}"
+    );
+    assert!(render(&[], &[], &[]).find("chain zones").is_none());
+}
