@@ -30,6 +30,7 @@ pub mod proc;
 pub mod qemu;
 pub mod qmp;
 pub mod reconcile;
+pub mod tasks;
 pub mod worker;
 
 pub use dataplane::{dataplane_netns, dhcp_netns};

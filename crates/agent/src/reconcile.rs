@@ -4,17 +4,26 @@
 //! instance directories no server stands behind, and syncs the dataplane.
 
 use crate::dataplane::Dataplane;
+use crate::tasks::{wake_on_changes, AbortOnDrop};
 use crate::{host, worker, AgentConfig, Ctx};
 use nimbus_compute::server::{instance_dir, Server};
 use nimbus_image::Images;
-use nimbus_store::{Store, WatchFilter};
+use nimbus_store::Store;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 
 const TICK: Duration = Duration::from_secs(2);
+/// The kinds whose changes start a pass.
+const WATCHED: [&str; 6] = [
+    "server",
+    "port",
+    "network",
+    "subnet",
+    "router",
+    "floatingip",
+];
 const HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// Runs the agent for `config.host` until the returned future is dropped (or the
@@ -42,7 +51,7 @@ pub async fn run(mut config: AgentConfig, store: Store, images: Arc<Images>) -> 
         accel: accel.name,
     });
 
-    let mut heartbeat = Heartbeat(tokio::spawn({
+    let mut heartbeat = AbortOnDrop(tokio::spawn({
         let ctx = ctx.clone();
         async move {
             loop {
@@ -54,8 +63,12 @@ pub async fn run(mut config: AgentConfig, store: Store, images: Arc<Images>) -> 
         }
     }));
     let wake = Arc::new(Notify::new());
-    let _watcher = Heartbeat(tokio::spawn(watch(ctx.store.clone(), wake.clone())));
-    let _security_groups = Heartbeat(tokio::spawn(crate::dataplane::sgwatch::run(
+    let _watcher = AbortOnDrop(tokio::spawn(wake_on_changes(
+        ctx.store.clone(),
+        &WATCHED,
+        wake.clone(),
+    )));
+    let _security_groups = AbortOnDrop(tokio::spawn(crate::dataplane::sgwatch::run(
         ctx.store.clone(),
         ctx.config.host.clone(),
         ctx.dataplane.netns().to_string(),
@@ -73,56 +86,9 @@ pub async fn run(mut config: AgentConfig, store: Store, images: Arc<Images>) -> 
     }
 }
 
-/// Aborts its task when dropped, so dropping [`run`] stops everything it spawned.
-struct Heartbeat(JoinHandle<()>);
-impl Drop for Heartbeat {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 struct Worker {
     wake: Arc<Notify>,
-    task: Heartbeat,
-}
-
-/// Follows the store and pokes the loop on every relevant change.
-async fn watch(store: Store, wake: Arc<Notify>) {
-    let filter = WatchFilter {
-        kinds: [
-            "server",
-            "port",
-            "network",
-            "subnet",
-            "router",
-            "floatingip",
-        ]
-        .iter()
-        .map(|k| k.to_string())
-        .collect(),
-        parent: None,
-    };
-    loop {
-        let from = store.revision();
-        match store.watch(filter.clone(), from).await {
-            Ok(mut w) => loop {
-                match w.next().await {
-                    Some(Ok(_)) => wake.notify_one(),
-                    Some(Err(e)) => {
-                        // Expired: start again from now; the pass re-lists everything.
-                        tracing::debug!("watch: {e}");
-                        break;
-                    }
-                    None => break,
-                }
-            },
-            Err(e) => {
-                tracing::warn!("watch: {e}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-        wake.notify_one();
-    }
+    task: AbortOnDrop,
 }
 
 async fn pass(ctx: &Arc<Ctx>, workers: &mut HashMap<String, Worker>) -> anyhow::Result<()> {
@@ -143,7 +109,7 @@ async fn pass(ctx: &Arc<Ctx>, workers: &mut HashMap<String, Worker>) -> anyhow::
                     id.clone(),
                     Worker {
                         wake,
-                        task: Heartbeat(task),
+                        task: AbortOnDrop(task),
                     },
                 );
             }

@@ -6,9 +6,10 @@
 //! tap is filtered long before its guest has booted.
 
 use super::{links, nft, secgroups};
+use crate::tasks::{wake_on_changes, AbortOnDrop};
 use nimbus_compute::server::Server;
 use nimbus_network::types::{Port, SecurityGroupRule};
-use nimbus_store::{Store, WatchFilter};
+use nimbus_store::Store;
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
@@ -25,8 +26,11 @@ const REFRESH: Duration = Duration::from_secs(60);
 /// The task for the ports of `host`, whose taps live in `netns`: runs until dropped.
 pub async fn run(store: Store, host: String, netns: String) {
     let dirty = Arc::new(Notify::new());
-    let watcher = tokio::spawn(watch(store.clone(), dirty.clone()));
-    let _stop = AbortOnDrop(watcher);
+    let _watcher = AbortOnDrop(tokio::spawn(wake_on_changes(
+        store.clone(),
+        &["server", "port", "security_group", "security_group_rule"],
+        dirty.clone(),
+    )));
     // What was applied last: the ruleset text and the namespace's inode.
     let mut applied: Option<(String, u64)> = None;
     let mut pending = true;
@@ -132,43 +136,4 @@ fn netns_inode(netns: &str) -> Option<u64> {
     std::fs::metadata(format!("/run/netns/{netns}"))
         .ok()
         .map(|m| m.ino())
-}
-
-/// Wakes the loop on every change of a kind the ruleset depends on.
-async fn watch(store: Store, dirty: Arc<Notify>) {
-    let filter = WatchFilter {
-        kinds: ["server", "port", "security_group", "security_group_rule"]
-            .iter()
-            .map(|k| k.to_string())
-            .collect(),
-        parent: None,
-    };
-    loop {
-        let from = store.revision();
-        match store.watch(filter.clone(), from).await {
-            Ok(mut w) => loop {
-                match w.next().await {
-                    Some(Ok(_)) => dirty.notify_one(),
-                    Some(Err(e)) => {
-                        tracing::debug!("security group watch: {e}");
-                        break;
-                    }
-                    None => break,
-                }
-            },
-            Err(e) => {
-                tracing::warn!("security group watch: {e}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-        // Whatever was missed in between: render afresh.
-        dirty.notify_one();
-    }
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
