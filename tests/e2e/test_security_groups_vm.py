@@ -20,16 +20,19 @@ pytestmark = pytest.mark.skipif(
 
 
 def _fetch(cloud, server, key, ip, port, timeout=2):
-    """From `server`: GET http://ip:port/ with busybox wget; the body or None."""
-    proc = cloud.ssh(server, key, "wget", "-q", "-T", str(timeout), "-O", "-",
-                     f"http://{ip}:{port}/")
+    """From `server`: GET http://ip:port/ with busybox wget; the body or None.
+    Bounded by `timeout` rather than wget's -T: the guest's busybox (Debian 12,
+    1.35.0) is built without FEATURE_WGET_TIMEOUT, and -T then crashes it
+    (SIGSEGV, exit 139) on every request."""
+    proc = cloud.ssh(server, key, f"timeout {timeout} wget -q -O - http://{ip}:{port}/")
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def _banner(cloud, server, key, ip, port=22):
     """From `server`: the first line a TCP server at ip:port sends, or None."""
-    proc = cloud.ssh(server, key, "sh", "-c",
-                     f"nc -w 2 {ip} {port} </dev/null | head -n 1")
+    # One argument: ssh joins its arguments into the remote shell's command line,
+    # so `sh -c SCRIPT` would run `sh -c nc` and lose the rest.
+    proc = cloud.ssh(server, key, f"nc -w 2 {ip} {port} </dev/null | head -n 1")
     return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
 
 
@@ -59,7 +62,7 @@ def test_security_groups_between_guests(vm_cloud, tmp_path):
         # httpd daemonizes; without its descriptors pointed away from the session,
         # ssh would wait for them to close.
         quiet = "</dev/null >/dev/null 2>&1"
-        _ssh_ok(vm_cloud, b, key, "sh", "-c",
+        _ssh_ok(vm_cloud, b, key,
                 "mkdir -p /tmp/www && echo hello-from-b > /tmp/www/index.html"
                 # (a retry after a lost session finds the ports taken: not an error)
                 f" && {{ httpd -p 8080 -h /tmp/www {quiet}; httpd -p 9090 -h /tmp/www {quiet};"
