@@ -274,6 +274,41 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ),
     ("network:update_quota", ADMIN),
     ("network:delete_quota", ADMIN),
+    // Volume (Cinder v3). Volumes and snapshots belong to their project (other
+    // projects get 404): readers list and show, members create and act, cloud
+    // admins see every project (`all_tenants`). Types are read by everyone and
+    // managed by cloud admins; their encryption is shown to admins, as in
+    // Cinder's default policy. Quotas: a project reads its own, admins set them.
+    ("volume:get_all", ANYONE),
+    ("volume:get_all:all_tenants", ADMIN_OR_READER),
+    ("volume:get", PROJECT_READ),
+    ("volume:create", PROJECT_WRITE),
+    ("volume:update", PROJECT_WRITE),
+    ("volume:delete", PROJECT_WRITE),
+    ("volume:extend", PROJECT_WRITE),
+    ("volume:reset_status", ADMIN),
+    ("volume:get_volume_metadata", PROJECT_READ),
+    ("volume:update_volume_metadata", PROJECT_WRITE),
+    ("volume:delete_volume_metadata", PROJECT_WRITE),
+    ("volume:get_all_snapshots", ANYONE),
+    ("volume:get_all_snapshots:all_tenants", ADMIN_OR_READER),
+    ("volume:get_snapshot", PROJECT_READ),
+    ("volume:create_snapshot", PROJECT_WRITE),
+    ("volume:update_snapshot", PROJECT_WRITE),
+    ("volume:delete_snapshot", PROJECT_WRITE),
+    ("volume:types:index", ANYONE),
+    ("volume:types:show", ANYONE),
+    ("volume:types:create", ADMIN),
+    ("volume:types:update", ADMIN),
+    ("volume:types:delete", ADMIN),
+    ("volume:types:extra_specs:index", ANYONE),
+    ("volume:types:extra_specs:update", ADMIN),
+    ("volume:types:encryption:get", ADMIN_OR_READER),
+    ("volume:quotas:show", PROJECT_READ),
+    ("volume:quotas:defaults", ANYONE),
+    ("volume:quotas:update", ADMIN),
+    ("volume:quotas:delete", ADMIN),
+    ("volume:limits", ANYONE),
 ];
 
 /// Roles a domain manager may grant (never `admin`).
