@@ -309,6 +309,7 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("volume:quotas:update", ADMIN),
     ("volume:quotas:delete", ADMIN),
     ("volume:limits", ANYONE),
+    ("volume:get_pools", ADMIN_OR_READER),
 ];
 
 /// Roles a domain manager may grant (never `admin`).

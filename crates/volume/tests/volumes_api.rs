@@ -866,3 +866,59 @@ async fn create_refuses_bad_sources_and_sizes() {
         "nimbus"
     );
 }
+
+#[tokio::test]
+async fn pools_report_capacity_per_type() {
+    let app = App::new().await;
+    app.create_volume(ALICE, json!({"size": 3})).await;
+    app.create_volume(BOB, json!({"size": 2, "volume_type": "encrypted"}))
+        .await;
+    app.settle().await;
+    let r = app
+        .call(ALICE, "GET", "/scheduler-stats/get_pools", None)
+        .await;
+    assert_eq!(r.code(), 403);
+    let r = app
+        .call(ADMIN, "GET", "/scheduler-stats/get_pools?detail=True", None)
+        .await;
+    assert_eq!(r.code(), 200, "{}", r.text());
+    let pools = r.json()["pools"].as_array().unwrap().clone();
+    let by_type = |t: &str| {
+        pools
+            .iter()
+            .find(|p| p["capabilities"]["pool_name"] == t)
+            .unwrap()["capabilities"]
+            .clone()
+    };
+    let std = by_type("standard");
+    assert_eq!(std["allocated_capacity_gb"], 3);
+    assert_eq!(std["encrypted"], false);
+    let names: Vec<&str> = pools.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"nimbus@qcow2#standard"), "{names:?}");
+    assert!(std["total_capacity_gb"].as_f64().unwrap() > 0.0);
+    assert!(
+        std["free_capacity_gb"].as_f64().unwrap() <= std["total_capacity_gb"].as_f64().unwrap()
+    );
+    let enc = by_type("encrypted");
+    assert_eq!(
+        (
+            enc["allocated_capacity_gb"].as_u64(),
+            enc["encrypted"].as_bool()
+        ),
+        (Some(2), Some(true))
+    );
+    let r = app
+        .call(
+            ADMIN,
+            "GET",
+            "/scheduler-stats/get_pools?volume_type=encrypted",
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["pools"].as_array().unwrap().len(), 1);
+    assert!(r.json()["pools"][0].get("capabilities").is_none());
+    let r = app
+        .call(ADMIN, "GET", "/scheduler-stats/get_pools?colour=red", None)
+        .await;
+    assert_eq!(r.code(), 400);
+}

@@ -65,6 +65,27 @@ pub async fn volume(
     Ok(v)
 }
 
+/// Re-reads a volume inside the writing transaction (writers are serialised, so
+/// the controller cannot change it between this read and the write).
+pub async fn reload_volume(
+    tx: &mut nimbus_store::Tx<'_>,
+    id: &str,
+) -> ApiResult<Versioned<Volume>> {
+    tx.get::<Volume>(id)
+        .await?
+        .ok_or_else(|| volume_not_found(id))
+}
+
+/// Re-reads a snapshot inside the writing transaction.
+pub async fn reload_snapshot(
+    tx: &mut nimbus_store::Tx<'_>,
+    id: &str,
+) -> ApiResult<Versioned<Snapshot>> {
+    tx.get::<Snapshot>(id)
+        .await?
+        .ok_or_else(|| snapshot_not_found(id))
+}
+
 /// A snapshot the caller may perform `action` on.
 pub async fn snapshot(
     store: &Store,

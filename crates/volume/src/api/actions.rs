@@ -115,11 +115,13 @@ async fn set_bootable(
             "Invalid input for field/attribute os-set_bootable. 'bootable' is a required property",
         ));
     };
-    let found = access::volume(&svc.store, caller, "volume:update", id).await?;
+    access::volume(&svc.store, caller, "volume:update", id).await?;
+    let mut tx = svc.store.begin().await?;
+    let found = access::reload_volume(&mut tx, id).await?;
     let mut v = found.value;
     v.bootable = bootable;
     v.updated_at = chrono::Utc::now();
-    let mut tx = svc.store.begin().await?;
+
     tx.update(&v, Some(found.revision)).await?;
     commit_audited(tx, caller, "volume.volume.set_bootable", "volume", id).await?;
     Ok(StatusCode::OK)
@@ -142,7 +144,9 @@ async fn reset_status(
             ))
         }
     };
-    let found = access::volume(&svc.store, caller, "volume:reset_status", id).await?;
+    access::volume(&svc.store, caller, "volume:reset_status", id).await?;
+    let mut tx = svc.store.begin().await?;
+    let found = access::reload_volume(&mut tx, id).await?;
     let mut v = found.value;
     if wanted == VolumeStatus::Available && v.top.is_none() {
         return Err(ApiError::bad_request(format!(
@@ -152,7 +156,7 @@ async fn reset_status(
     v.status = wanted;
     v.target_size = None;
     v.updated_at = chrono::Utc::now();
-    let mut tx = svc.store.begin().await?;
+
     tx.update(&v, Some(found.revision)).await?;
     commit_audited(tx, caller, "volume.volume.reset_status", "volume", id).await?;
     Ok(StatusCode::ACCEPTED)

@@ -10,6 +10,7 @@ pub mod common;
 pub mod discovery;
 pub mod list;
 pub mod metadata;
+pub mod pools;
 pub mod quotas;
 pub mod snapshots;
 pub mod views;
@@ -92,11 +93,19 @@ fn v3_routes() -> Router<Arc<Volumes>> {
             get(quotas::defaults),
         )
         .route("/limits", get(quotas::limits))
+        .route("/scheduler-stats/get_pools", get(pools::get_pools))
 }
 
 /// The top-level names under `/volume/v3/`; any other first segment is a
 /// project id (the classic URL form) and is taken out before routing.
-const COLLECTIONS: &[&str] = &["volumes", "snapshots", "types", "os-quota-sets", "limits"];
+const COLLECTIONS: &[&str] = &[
+    "volumes",
+    "snapshots",
+    "types",
+    "os-quota-sets",
+    "limits",
+    "scheduler-stats",
+];
 
 /// `/volume/v3/{project_id}/rest` → `/volume/v3/rest` (the project id is kept as a
 /// [`UrlProject`] extension); other paths pass unchanged.

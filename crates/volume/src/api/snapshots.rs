@@ -208,7 +208,9 @@ pub async fn update(
     )?;
     let name = opt_string(&obj, "name")?.or(opt_string(&obj, "display_name")?);
     let description = opt_string(&obj, "description")?.or(opt_string(&obj, "display_description")?);
-    let found = access::snapshot(&svc.store, &caller, "volume:update_snapshot", id).await?;
+    access::snapshot(&svc.store, &caller, "volume:update_snapshot", id).await?;
+    let mut tx = svc.store.begin().await?;
+    let found = access::reload_snapshot(&mut tx, id).await?;
     let mut s = found.value;
     if obj.contains_key("name") || obj.contains_key("display_name") {
         s.name = name;
@@ -217,7 +219,7 @@ pub async fn update(
         s.description = description;
     }
     s.updated_at = chrono::Utc::now();
-    let mut tx = svc.store.begin().await?;
+
     tx.update(&s, Some(found.revision)).await?;
     commit_audited(tx, &caller, "volume.snapshot.update", "snapshot", id).await?;
     let ctx = Ctx {
@@ -235,7 +237,9 @@ pub async fn delete(
     Path(p): Path<Params>,
 ) -> ApiResult<StatusCode> {
     let id = param(&p, "snapshot_id")?;
-    let found = access::snapshot(&svc.store, &caller, "volume:delete_snapshot", id).await?;
+    access::snapshot(&svc.store, &caller, "volume:delete_snapshot", id).await?;
+    let mut tx = svc.store.begin().await?;
+    let found = access::reload_snapshot(&mut tx, id).await?;
     let mut s = found.value;
     if !matches!(s.status, SnapshotStatus::Available | SnapshotStatus::Error) {
         return Err(ApiError::bad_request(format!(
@@ -246,7 +250,7 @@ pub async fn delete(
     }
     s.status = SnapshotStatus::Deleting;
     s.updated_at = chrono::Utc::now();
-    let mut tx = svc.store.begin().await?;
+
     tx.update(&s, Some(found.revision)).await?;
     commit_audited(tx, &caller, "volume.snapshot.delete", "snapshot", id).await?;
     Ok(StatusCode::ACCEPTED)

@@ -8,8 +8,11 @@ use nimbus_api::links::PublicUrl;
 use nimbus_api::microversion::Microversion;
 use serde_json::{json, Value};
 
-/// The host name volumes report to admins (`host@backend#pool`).
-pub const HOST: &str = "nimbus@qcow2#qcow2";
+/// The `host@backend#pool` of a volume type's pool (every type is a pool of the
+/// one qcow2 backend): what volumes report to admins and `get_pools` lists.
+pub fn pool_name(type_name: &str) -> String {
+    format!("nimbus@qcow2#{type_name}")
+}
 
 /// What a volume view needs besides the volume.
 pub struct Ctx<'a> {
@@ -63,7 +66,8 @@ pub fn volume(c: &Ctx, v: &Volume, vtype: Option<&VolumeType>) -> Value {
         obj.insert("volume_image_metadata".into(), json!(v.image_metadata));
     }
     if c.admin {
-        obj.insert("os-vol-host-attr:host".into(), json!(HOST));
+        let host = vtype.map(|t| pool_name(&t.name));
+        obj.insert("os-vol-host-attr:host".into(), json!(host));
         obj.insert("os-vol-mig-status-attr:migstat".into(), Value::Null);
         obj.insert("os-vol-mig-status-attr:name_id".into(), Value::Null);
     }

@@ -520,7 +520,9 @@ pub async fn update(
         None | Some(Value::Null) => None,
         Some(m) => Some(common::metadata_value("metadata", m)?),
     };
-    let found = access::volume(&svc.store, &caller, "volume:update", id).await?;
+    access::volume(&svc.store, &caller, "volume:update", id).await?;
+    let mut tx = svc.store.begin().await?;
+    let found = access::reload_volume(&mut tx, id).await?;
     let mut v = found.value;
     let has = |k: &str| obj.contains_key(k);
     if has("name") || has("display_name") {
@@ -533,7 +535,6 @@ pub async fn update(
         v.metadata = m;
     }
     v.updated_at = chrono::Utc::now();
-    let mut tx = svc.store.begin().await?;
     tx.update(&v, Some(found.revision)).await?;
     commit_audited(tx, &caller, "volume.volume.update", "volume", id).await?;
     Ok(Json(
