@@ -73,6 +73,18 @@ async fn volume_lifecycle_in_both_url_forms() {
     let r = app.call(ALICE, "GET", &with_project, None).await;
     assert_eq!(r.code(), 200, "{}", r.text());
     assert_eq!(r.json()["volume"]["name"], "vol1");
+    let r = app
+        .call(
+            ALICE,
+            "GET",
+            &format!("/volume/v3/{PROJECT_B}/volumes/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.code(), 400, "the URL names another project");
+    assert_eq!(r.json()["badRequest"]["message"], "Malformed request url");
+    let r = app.client.call("GET", &with_project, None, None).await;
+    assert_eq!(r.code(), 401);
     assert!(r.json()["volume"].get("os-vol-host-attr:host").is_none());
 
     let r = app.call(ALICE, "GET", "/volumes", None).await;

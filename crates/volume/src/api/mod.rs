@@ -18,11 +18,14 @@ pub mod volumes;
 pub mod vtypes;
 
 use crate::Volumes;
+use axum::extract::FromRequestParts;
 use axum::extract::Request;
 use axum::http::Uri;
-use axum::middleware::{from_fn_with_state, map_response};
+use axum::middleware::{from_fn, from_fn_with_state, map_response, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
+use nimbus_api::auth::Auth;
 use nimbus_api::dialect;
 use nimbus_api::microversion::{self, Service, Version};
 use nimbus_api::ApiError;
@@ -139,10 +142,27 @@ fn strip_project(mut req: Request) -> Request {
 #[derive(Clone, Debug)]
 pub struct UrlProject(pub String);
 
+/// A request that named a project in its URL must be scoped to that project
+/// (Cinder answers 400 "Malformed request url" otherwise). Requests without a
+/// valid token pass on to get the handler's 401.
+async fn check_url_project(req: Request, next: Next) -> Response {
+    let Some(UrlProject(project)) = req.extensions().get::<UrlProject>().cloned() else {
+        return next.run(req).await;
+    };
+    let (mut parts, body) = req.into_parts();
+    if let Ok(Auth(caller)) = Auth::from_request_parts(&mut parts, &()).await {
+        if caller.project_id() != Some(project.as_str()) {
+            return ApiError::bad_request("Malformed request url").into_response();
+        }
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
 /// Every volume route, rendering errors in Cinder's format.
 pub fn router(volumes: Arc<Volumes>) -> Router {
     let api = Router::new()
         .nest("/volume/v3", v3_routes())
+        .layer(from_fn(check_url_project))
         .layer(from_fn_with_state(&VOLUME, microversion::negotiate));
     let inner = Router::new()
         .route("/volume", get(discovery::root))
