@@ -310,6 +310,10 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("volume:quotas:delete", ADMIN),
     ("volume:limits", ANYONE),
     ("volume:get_pools", ADMIN_OR_READER),
+    ("volume:default_types:get_all", ADMIN_OR_READER),
+    ("volume:default_types:get", PROJECT_READ),
+    ("volume:default_types:set", ADMIN),
+    ("volume:default_types:delete", ADMIN),
 ];
 
 /// Roles a domain manager may grant (never `admin`).

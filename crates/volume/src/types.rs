@@ -219,6 +219,20 @@ impl Resource for Snapshot {
     }
 }
 
+/// A project's own default volume type (Cinder 3.62 `default-types`; id: the project).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DefaultType {
+    pub id: String,
+    pub volume_type_id: String,
+}
+
+impl Resource for DefaultType {
+    const KIND: &'static str = "volume_default_type";
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 /// A project's volume quotas that differ from the defaults (id: the project).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct QuotaSet {

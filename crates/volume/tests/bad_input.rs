@@ -73,6 +73,8 @@ fn random_bodies_never_fail_the_server() {
         ("POST", "/snapshots".to_string()),
         ("POST", "/types".to_string()),
         ("PUT", format!("/os-quota-sets/{PROJECT_A}")),
+        ("PUT", format!("/default-types/{PROJECT_A}")),
+        ("POST", format!("/types/{}/extra_specs", "standard")),
     ];
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(48));
     runner

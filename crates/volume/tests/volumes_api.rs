@@ -15,14 +15,14 @@ async fn discovery_and_microversions() {
     let v = &r.json()["versions"][0];
     assert_eq!(v["id"], "v3.0");
     assert_eq!(v["min_version"], "3.0");
-    assert_eq!(v["version"], "3.59");
+    assert_eq!(v["version"], "3.67");
     assert!(v["links"][1]["href"]
         .as_str()
         .unwrap()
         .ends_with("/volume/v3/"));
     let r = app.client.call("GET", "/volume/", None, None).await;
     assert_eq!(r.code(), 300);
-    let r = app.call_mv(ALICE, "GET", "/volumes", None, "3.60").await;
+    let r = app.call_mv(ALICE, "GET", "/volumes", None, "3.68").await;
     assert_eq!(r.code(), 406, "{}", r.text());
     assert_eq!(r.json()["computeFault"]["code"], 406);
     let r = app.call_mv(ALICE, "GET", "/volumes", None, "3.x").await;
@@ -933,4 +933,158 @@ async fn pools_report_capacity_per_type() {
         .call(ADMIN, "GET", "/scheduler-stats/get_pools?colour=red", None)
         .await;
     assert_eq!(r.code(), 400);
+}
+
+#[tokio::test]
+async fn fields_and_filters_follow_the_microversion() {
+    let app = App::new().await;
+    let plain = app
+        .create_volume(ALICE, json!({"name": "p", "size": 1}))
+        .await;
+    let enc = app
+        .create_volume(
+            ALICE,
+            json!({"name": "e", "size": 1, "volume_type": "encrypted"}),
+        )
+        .await;
+    app.settle().await;
+    let show = |mv: &'static str, id: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .call_mv(ADMIN, "GET", &format!("/volumes/{id}"), None, mv)
+                .await;
+            assert_eq!(r.code(), 200, "{}", r.text());
+            r.json()["volume"].clone()
+        }
+    };
+    let old = show("3.0", enc.clone()).await;
+    for k in [
+        "group_id",
+        "shared_targets",
+        "volume_type_id",
+        "encryption_key_id",
+        "consumes_quota",
+        "cluster_name",
+    ] {
+        assert!(old.get(k).is_none(), "{k} at 3.0");
+    }
+    let new = show("3.67", enc.clone()).await;
+    assert_eq!(new["volume_type"], "encrypted");
+    assert!(new["volume_type_id"].as_str().unwrap().len() == 36);
+    assert!(new["encryption_key_id"].as_str().is_some());
+    assert_eq!(new["consumes_quota"], true);
+    assert_eq!(new["shared_targets"], false);
+    assert!(new.get("cluster_name").is_some(), "admins see cluster_name");
+    assert!(show("3.67", plain.clone())
+        .await
+        .get("encryption_key_id")
+        .is_none());
+
+    // Time comparisons from 3.60; ignored before.
+    let created = new["created_at"].as_str().unwrap().to_string();
+    let q = |f: &str| format!("/volumes/detail?created_at={}", f.replace(':', "%3A"));
+    let r = app
+        .call_mv(ALICE, "GET", &q("gt:2000-01-01T00:00:00"), None, "3.60")
+        .await;
+    assert_eq!(
+        r.json()["volumes"].as_array().unwrap().len(),
+        2,
+        "{}",
+        r.text()
+    );
+    let r = app
+        .call_mv(ALICE, "GET", &q("lt:2000-01-01T00:00:00Z"), None, "3.60")
+        .await;
+    assert_eq!(r.json()["volumes"].as_array().unwrap().len(), 0);
+    let r = app
+        .call_mv(
+            ALICE,
+            "GET",
+            &q(&format!("gte:{created},lte:{created}")),
+            None,
+            "3.67",
+        )
+        .await;
+    assert_eq!(r.json()["volumes"][0]["id"], enc.as_str(), "{}", r.text());
+    let r = app
+        .call_mv(ALICE, "GET", &q("lt:2000-01-01T00:00:00"), None, "3.59")
+        .await;
+    assert_eq!(
+        r.json()["volumes"].as_array().unwrap().len(),
+        2,
+        "ignored below 3.60"
+    );
+    for bad in ["soon:2000-01-01", "gt:yesterday", "2000"] {
+        let r = app.call_mv(ALICE, "GET", &q(bad), None, "3.60").await;
+        assert_eq!(r.code(), 400, "{bad}");
+    }
+    let r = app
+        .call(ALICE, "GET", "/volumes/detail?consumes_quota=true", None)
+        .await;
+    assert_eq!(r.json()["volumes"].as_array().unwrap().len(), 2);
+    let r = app
+        .call(ALICE, "GET", "/volumes/detail?consumes_quota=false", None)
+        .await;
+    assert_eq!(r.json()["volumes"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn default_types_per_project() {
+    let app = App::new().await;
+    let path = format!("/default-types/{PROJECT_A}");
+    let r = app
+        .call_mv(ADMIN, "GET", "/default-types", None, "3.61")
+        .await;
+    assert_eq!(r.code(), 404, "not before 3.62");
+    let r = app.call(ADMIN, "GET", &path, None).await;
+    assert_eq!(r.code(), 404);
+    let body = json!({"default_type": {"volume_type": "encrypted"}});
+    let r = app.call(ALICE, "PUT", &path, Some(body.clone())).await;
+    assert_eq!(r.code(), 403);
+    let r = app
+        .call(
+            ADMIN,
+            "PUT",
+            &path,
+            Some(json!({"default_type": {"volume_type": "nope"}})),
+        )
+        .await;
+    assert_eq!(r.code(), 404);
+    let r = app
+        .call(ADMIN, "PUT", &path, Some(json!({"default_type": {}})))
+        .await;
+    assert_eq!(r.code(), 400);
+    let r = app.call(ADMIN, "PUT", &path, Some(body)).await;
+    assert_eq!(r.code(), 200, "{}", r.text());
+    let enc_id = r.json()["default_type"]["volume_type_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(r.json()["default_type"]["project_id"], PROJECT_A);
+    let r = app.call(CAROL, "GET", &path, None).await;
+    assert_eq!(r.json()["default_type"]["volume_type_id"], enc_id.as_str());
+    let r = app.call(BOB, "GET", &path, None).await;
+    assert_eq!(r.code(), 404);
+    let r = app.call(ADMIN, "GET", "/default-types", None).await;
+    assert_eq!(r.json()["default_types"].as_array().unwrap().len(), 1);
+
+    // Alice's creates without a type get it; bob's do not.
+    let a = app.create_volume(ALICE, json!({"size": 1})).await;
+    let b = app.create_volume(BOB, json!({"size": 1})).await;
+    assert_eq!(app.volume(&a).await["volume_type"], "encrypted");
+    assert_eq!(app.volume(&b).await["volume_type"], "standard");
+    let r = app.call(ALICE, "GET", "/types/default", None).await;
+    assert_eq!(r.json()["volume_type"]["name"], "encrypted");
+    let r = app
+        .call(ADMIN, "DELETE", &format!("/types/{enc_id}"), None)
+        .await;
+    assert_eq!(r.code(), 400);
+
+    let r = app.call(ADMIN, "DELETE", &path, None).await;
+    assert_eq!(r.code(), 204);
+    let r = app.call(ADMIN, "DELETE", &path, None).await;
+    assert_eq!(r.code(), 404);
+    let c = app.create_volume(ALICE, json!({"size": 1})).await;
+    assert_eq!(app.volume(&c).await["volume_type"], "standard");
 }

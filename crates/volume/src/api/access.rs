@@ -116,24 +116,46 @@ pub async fn all_types(store: &Store) -> ApiResult<BTreeMap<String, VolumeType>>
         .collect())
 }
 
-/// A type by id or name (`default` names the default type) that the caller may
-/// see: public ones, or any for cloud admins.
+/// A type by id or name (`default` names the caller's default type) that the
+/// caller may see: public ones, or any for cloud admins.
 pub fn find_type<'a>(
     types: &'a BTreeMap<String, VolumeType>,
     caller: &Principal,
     key: &str,
+    project_default: Option<&str>,
 ) -> ApiResult<&'a VolumeType> {
     let found = types
         .get(key)
         .or_else(|| types.values().find(|t| t.name == key))
-        .or_else(|| (key == "default").then(|| default_type(types)).flatten());
+        .or_else(|| {
+            (key == "default")
+                .then(|| default_type(types, project_default))
+                .flatten()
+        });
     match found {
         Some(t) if t.is_public || caller.is_cloud_admin() || caller.is_system_reader() => Ok(t),
         _ => Err(type_not_found(key)),
     }
 }
 
-/// The type volumes get when none is asked for.
-pub fn default_type(types: &BTreeMap<String, VolumeType>) -> Option<&VolumeType> {
-    types.values().find(|t| t.is_default)
+/// The type volumes get when none is asked for: the project's own default type
+/// (3.62 `default-types`) if it still exists, else the cloud's.
+pub fn default_type<'a>(
+    types: &'a BTreeMap<String, VolumeType>,
+    project_default: Option<&str>,
+) -> Option<&'a VolumeType> {
+    project_default
+        .and_then(|id| types.get(id))
+        .or_else(|| types.values().find(|t| t.is_default))
+}
+
+/// The default type id set for the caller's project, if any.
+pub async fn project_default(store: &Store, caller: &Principal) -> ApiResult<Option<String>> {
+    let Some(project) = caller.project_id() else {
+        return Ok(None);
+    };
+    Ok(store
+        .get::<crate::types::DefaultType>(project)
+        .await?
+        .map(|d| d.value.volume_type_id))
 }

@@ -1,10 +1,14 @@
 //! Cinder's list machinery for volumes and snapshots: the filters each resource
 //! accepts (unknown ones are a 400 from 3.31 on, ignored before), `name~` "like"
 //! filters from 3.34, `metadata` as a dict, `all_tenants` for admins, sorting
-//! (`sort=key:dir,...` or `sort_key`/`sort_dir`; default `created_at:desc`), and
-//! `limit`/`marker` with `<collection>_links`; `with_count` from 3.45.
+//! (`sort=key:dir,...` or `sort_key`/`sort_dir`; default `created_at:desc`),
+//! `limit`/`marker` with `<collection>_links`; `with_count` from 3.45. Filters
+//! added by a microversion are ignored below it, as Cinder drops them:
+//! `glance_metadata` 3.4, `group_id` 3.10, `created_at`/`updated_at` with time
+//! comparisons (`gt:2024-01-01T00:00:00,lte:...`) 3.60, `consumes_quota` 3.65.
 
 use super::common::{next_links, Paging};
+use chrono::NaiveDateTime;
 use nimbus_api::links::PublicUrl;
 use nimbus_api::microversion::Microversion;
 use nimbus_api::query::{parse_bool, Query};
@@ -25,6 +29,18 @@ const CONTROL: &[&str] = &[
     "project_id",
     "with_count",
 ];
+
+/// Filters that exist from a microversion on.
+const ADDED: &[(&str, u16)] = &[
+    ("glance_metadata", 4),
+    ("group_id", 10),
+    ("created_at", 60),
+    ("updated_at", 60),
+    ("consumes_quota", 65),
+];
+
+/// Cinder's time comparison operators.
+const TIME_OPS: &[&str] = &["gt", "gte", "eq", "neq", "lt", "lte"];
 
 /// What a list request asks for.
 pub struct ListRequest {
@@ -50,7 +66,13 @@ impl ListRequest {
                 continue;
             }
             let base = k.strip_suffix('~').filter(|_| mv.at_least(3, 34));
-            let known = filters.contains(&base.unwrap_or(k));
+            let key = base.unwrap_or(k);
+            if let Some((_, minor)) = ADDED.iter().find(|(f, _)| *f == key) {
+                if filters.contains(&key) && !mv.at_least(3, *minor) {
+                    continue;
+                }
+            }
+            let known = filters.contains(&key);
             if !known {
                 if mv.at_least(3, 31) {
                     return Err(ApiError::bad_request(format!(
@@ -66,8 +88,16 @@ impl ListRequest {
                         ApiError::bad_request(format!("Invalid input received: bootable={v}"))
                     })?;
                 }
-                "metadata" => {
+                "metadata" | "glance_metadata" => {
                     parse_metadata(v)?;
+                }
+                "created_at" | "updated_at" => {
+                    parse_time_filter(k, v)?;
+                }
+                "consumes_quota" => {
+                    parse_bool(v).map_err(|_| {
+                        ApiError::bad_request(format!("Invalid input received: {k}={v}"))
+                    })?;
                 }
                 _ => {}
             }
@@ -119,6 +149,15 @@ impl ListRequest {
             }
             let ok = match k.as_str() {
                 "metadata" => metadata_matches(view.get("metadata"), want)?,
+                "glance_metadata" => metadata_matches(view.get("volume_image_metadata"), want)?,
+                "created_at" | "updated_at" => {
+                    let have = view
+                        .get(k.as_str())
+                        .and_then(Value::as_str)
+                        .and_then(parse_time);
+                    let conds = parse_time_filter(k, want)?;
+                    have.is_some_and(|t| conds.iter().all(|(op, at)| compare_time(op, t, *at)))
+                }
                 "bootable" => {
                     let want = parse_bool(want).map_err(|_| {
                         ApiError::bad_request(format!("Invalid input received: bootable={want}"))
@@ -252,4 +291,47 @@ fn parse_metadata(want: &str) -> ApiResult<BTreeMap<String, String>> {
                 "Invalid input received: metadata={want} is not a dict"
             ))
         })
+}
+
+/// `op:time[,op:time]` of a time comparison filter.
+fn parse_time_filter(key: &str, v: &str) -> ApiResult<Vec<(String, NaiveDateTime)>> {
+    v.split(',')
+        .map(|unit| {
+            let (op, time) = unit
+                .split_once(':')
+                .ok_or_else(|| ApiError::bad_request(format!("Invalid {key} value")))?;
+            if !TIME_OPS.contains(&op) {
+                return Err(ApiError::bad_request(format!("Invalid {op} operator")));
+            }
+            let at = parse_time(time)
+                .ok_or_else(|| ApiError::bad_request(format!("Invalid {time} value")))?;
+            Ok((op.to_string(), at))
+        })
+        .collect()
+}
+
+/// An ISO 8601 time, with or without zone (UTC then), as oslo's parse_isotime.
+fn parse_time(s: &str) -> Option<NaiveDateTime> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.naive_utc());
+    }
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
+}
+
+fn compare_time(op: &str, have: NaiveDateTime, at: NaiveDateTime) -> bool {
+    match op {
+        "gt" => have > at,
+        "gte" => have >= at,
+        "eq" => have == at,
+        "neq" => have != at,
+        "lt" => have < at,
+        _ => have <= at,
+    }
 }

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod actions;
 pub mod common;
+pub mod default_types;
 pub mod discovery;
 pub mod list;
 pub mod metadata;
@@ -32,13 +33,13 @@ use nimbus_api::ApiError;
 use std::sync::Arc;
 
 /// Cinder's microversion range here: 3.0 up to the highest whose behaviour the
-/// implemented routes follow (views and filters up to 3.59; the 3.60 time
-/// comparison filters are not implemented yet).
+/// implemented routes follow (views, filters and default types up to 3.67; 3.68
+/// re-image is not implemented).
 pub static VOLUME: Service = Service {
     name: "volume",
     legacy_header: None,
     min: Version::new(3, 0),
-    max: Version::new(3, 59),
+    max: Version::new(3, 67),
 };
 
 /// The routes below `/volume/v3`.
@@ -97,6 +98,13 @@ fn v3_routes() -> Router<Arc<Volumes>> {
         )
         .route("/limits", get(quotas::limits))
         .route("/scheduler-stats/get_pools", get(pools::get_pools))
+        .route("/default-types", get(default_types::list))
+        .route(
+            "/default-types/{default_project}",
+            get(default_types::show)
+                .put(default_types::set)
+                .delete(default_types::delete),
+        )
 }
 
 /// The top-level names under `/volume/v3/`; any other first segment is a
@@ -108,6 +116,7 @@ const COLLECTIONS: &[&str] = &[
     "os-quota-sets",
     "limits",
     "scheduler-stats",
+    "default-types",
 ];
 
 /// `/volume/v3/{project_id}/rest` → `/volume/v3/rest` (the project id is kept as a

@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-const FILTERS: &[&str] = &["name", "status", "volume_id", "metadata"];
+const FILTERS: &[&str] = &["name", "status", "volume_id", "metadata", "consumes_quota"];
 const SORT_KEYS: &[&str] = &[
     "id",
     "name",

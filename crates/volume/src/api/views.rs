@@ -1,6 +1,7 @@
 //! How volumes, snapshots and types look on the wire, per microversion (group_id
 //! 3.13, provider_id 3.21, snapshot user_id 3.41, shared_targets and
-//! service_uuid 3.48) and per caller (admins see the host attributes).
+//! service_uuid 3.48, cluster_name 3.61, volume_type_id 3.63, encryption_key_id
+//! 3.64, consumes_quota 3.65) and per caller (admins see the host attributes).
 
 use super::common::links;
 use crate::types::{Snapshot, Source, Volume, VolumeType};
@@ -81,6 +82,20 @@ pub fn volume(c: &Ctx, v: &Volume, vtype: Option<&VolumeType>) -> Value {
         obj.insert("shared_targets".into(), json!(false));
         obj.insert("service_uuid".into(), json!(SERVICE_UUID));
     }
+    if c.mv.at_least(3, 61) && c.admin {
+        obj.insert("cluster_name".into(), Value::Null);
+    }
+    if c.mv.at_least(3, 63) {
+        obj.insert("volume_type_id".into(), json!(vtype.map(|t| t.id.as_str())));
+    }
+    if c.mv.at_least(3, 64) {
+        if let Some(k) = &v.encryption_key_id {
+            obj.insert("encryption_key_id".into(), json!(k));
+        }
+    }
+    if c.mv.at_least(3, 65) {
+        obj.insert("consumes_quota".into(), json!(true));
+    }
     doc
 }
 
@@ -109,6 +124,9 @@ pub fn snapshot(c: &Ctx, s: &Snapshot) -> Value {
     }
     if c.mv.at_least(3, 41) {
         obj.insert("user_id".into(), json!(s.user_id));
+    }
+    if c.mv.at_least(3, 65) {
+        obj.insert("consumes_quota".into(), json!(true));
     }
     doc
 }

@@ -38,6 +38,9 @@ const FILTERS: &[&str] = &[
     "migration_status",
     "group_id",
     "glance_metadata",
+    "created_at",
+    "updated_at",
+    "consumes_quota",
 ];
 const SORT_KEYS: &[&str] = &[
     "id",
@@ -381,16 +384,20 @@ pub async fn create(
     )?;
     let from = check_source(&svc, &caller, &req.source).await?;
     let types = all_types(&svc.store).await?;
+    let own_default = access::project_default(&svc.store, &caller).await?;
+    let own_default = own_default.as_deref();
     let vtype = match (
         &req.volume_type,
         from.as_ref().and_then(|f| f.type_id.as_ref()),
     ) {
-        (Some(t), _) => find_type(&types, &caller, t)?,
+        (Some(t), _) => find_type(&types, &caller, t, own_default)?,
         (None, Some(src)) => types
             .get(src)
-            .or_else(|| default_type(&types))
+            .or_else(|| default_type(&types, own_default))
             .ok_or_else(|| access::type_not_found(src))?,
-        (None, None) => default_type(&types).ok_or_else(|| access::type_not_found("default"))?,
+        (None, None) => {
+            default_type(&types, own_default).ok_or_else(|| access::type_not_found("default"))?
+        }
     };
     if let Some(src_type) = from.as_ref().and_then(|f| f.type_id.as_ref()) {
         let src_encrypted = types.get(src_type).is_some_and(|t| t.encryption.is_some());

@@ -57,7 +57,13 @@ pub async fn show(
 ) -> ApiResult<Json<Value>> {
     check(&caller, "volume:types:show")?;
     let types = all_types(&svc.store).await?;
-    let t = find_type(&types, &caller, param(&p, "type_id")?)?;
+    let own_default = access::project_default(&svc.store, &caller).await?;
+    let t = find_type(
+        &types,
+        &caller,
+        param(&p, "type_id")?,
+        own_default.as_deref(),
+    )?;
     Ok(Json(
         json!({"volume_type": views::volume_type(t, caller.is_cloud_admin())}),
     ))
@@ -179,6 +185,17 @@ pub async fn delete(
              with volumes present with the type."
         )));
     }
+    let a_default = tx
+        .list::<crate::types::DefaultType>(None)
+        .await?
+        .iter()
+        .any(|d| d.value.volume_type_id == id);
+    if a_default {
+        return Err(ApiError::bad_request(format!(
+            "Target volume type is still in use. Volume Type {id} is the default type of a \
+             project."
+        )));
+    }
     tx.delete::<VolumeType>(id, Some(found.revision)).await?;
     commit_audited(tx, &caller, "volume.type.delete", "volume_type", id).await?;
     Ok(StatusCode::ACCEPTED)
@@ -192,7 +209,13 @@ pub async fn extra_specs(
 ) -> ApiResult<Json<Value>> {
     check(&caller, "volume:types:extra_specs:index")?;
     let types = all_types(&svc.store).await?;
-    let t = find_type(&types, &caller, param(&p, "type_id")?)?;
+    let own_default = access::project_default(&svc.store, &caller).await?;
+    let t = find_type(
+        &types,
+        &caller,
+        param(&p, "type_id")?,
+        own_default.as_deref(),
+    )?;
     Ok(Json(json!({"extra_specs": t.extra_specs})))
 }
 
@@ -268,6 +291,12 @@ pub async fn encryption(
 ) -> ApiResult<Json<Value>> {
     check(&caller, "volume:types:encryption:get")?;
     let types = all_types(&svc.store).await?;
-    let t = find_type(&types, &caller, param(&p, "type_id")?)?;
+    let own_default = access::project_default(&svc.store, &caller).await?;
+    let t = find_type(
+        &types,
+        &caller,
+        param(&p, "type_id")?,
+        own_default.as_deref(),
+    )?;
     Ok(Json(views::encryption(t)))
 }
