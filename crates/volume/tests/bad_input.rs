@@ -57,11 +57,21 @@ fn arb_json() -> impl Strategy<Value = Value> {
 #[test]
 fn random_bodies_never_fail_the_server() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (app, vol) = rt.block_on(async {
+    let (app, vol, snap) = rt.block_on(async {
         let app = App::new().await;
         let vol = app.create_volume(ALICE, json!({"size": 1})).await;
         app.settle().await;
-        (app, vol)
+        let r = app
+            .call(
+                ALICE,
+                "POST",
+                "/snapshots",
+                Some(json!({"snapshot": {"volume_id": vol}})),
+            )
+            .await;
+        let snap = r.json()["snapshot"]["id"].as_str().unwrap().to_string();
+        app.settle().await;
+        (app, vol, snap)
     });
     let routes = [
         ("POST", "/volumes".to_string()),
@@ -74,6 +84,8 @@ fn random_bodies_never_fail_the_server() {
         ("POST", "/types".to_string()),
         ("PUT", format!("/os-quota-sets/{PROJECT_A}")),
         ("PUT", format!("/default-types/{PROJECT_A}")),
+        ("PUT", format!("/snapshots/{snap}/metadata/k")),
+        ("PUT", format!("/snapshots/{snap}")),
         ("POST", format!("/types/{}/extra_specs", "standard")),
     ];
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(48));

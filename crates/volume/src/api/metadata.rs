@@ -1,9 +1,11 @@
-//! `/volumes/{volume_id}/metadata`: show all, merge (POST), replace (PUT), and one
-//! key (`/metadata/{key}`: show, set, delete), as Cinder's volume metadata API.
+//! `/volumes/{volume_id}/metadata` and `/snapshots/{snapshot_id}/metadata`: show
+//! all, merge (POST), replace (PUT), and one key (`/metadata/{key}`: show, set,
+//! delete), as Cinder's metadata APIs. One generic set of handlers; [`Owner`]
+//! says what differs between volumes and snapshots.
 
 use super::access;
-use super::common::{metadata_value, param, Params, MAX_STRING};
-use crate::types::Volume;
+use super::common::{metadata_value, owned, param, Params, MAX_STRING};
+use crate::types::{Snapshot, Volume};
 use crate::Volumes;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -11,70 +13,145 @@ use nimbus_api::audit::commit_audited;
 use nimbus_api::auth::{Auth, Principal};
 use nimbus_api::body::JsonBody;
 use nimbus_api::{ApiError, ApiResult};
+use nimbus_store::{Resource, Store};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// What carries metadata.
+pub trait Owner: Resource + Clone + 'static {
+    /// The path parameter naming it.
+    const PARAM: &'static str;
+    /// `volume` / `snapshot` (policy target kind and audit kind).
+    const LABEL: &'static str;
+    const READ: &'static str;
+    const WRITE: &'static str;
+    const DELETE: &'static str;
+    fn project(&self) -> &str;
+    fn metadata(&self) -> &BTreeMap<String, String>;
+    fn metadata_mut(&mut self) -> &mut BTreeMap<String, String>;
+    fn touch(&mut self);
+    fn not_found(id: &str) -> ApiError;
+}
+
+impl Owner for Volume {
+    const PARAM: &'static str = "volume_id";
+    const LABEL: &'static str = "volume";
+    const READ: &'static str = "volume:get_volume_metadata";
+    const WRITE: &'static str = "volume:update_volume_metadata";
+    const DELETE: &'static str = "volume:delete_volume_metadata";
+    fn project(&self) -> &str {
+        &self.project_id
+    }
+    fn metadata(&self) -> &BTreeMap<String, String> {
+        &self.metadata
+    }
+    fn metadata_mut(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.metadata
+    }
+    fn touch(&mut self) {
+        self.updated_at = chrono::Utc::now();
+    }
+    fn not_found(id: &str) -> ApiError {
+        access::volume_not_found(id)
+    }
+}
+
+impl Owner for Snapshot {
+    const PARAM: &'static str = "snapshot_id";
+    const LABEL: &'static str = "snapshot";
+    const READ: &'static str = "volume:get_snapshot_metadata";
+    const WRITE: &'static str = "volume:update_snapshot_metadata";
+    const DELETE: &'static str = "volume:delete_snapshot_metadata";
+    fn project(&self) -> &str {
+        &self.project_id
+    }
+    fn metadata(&self) -> &BTreeMap<String, String> {
+        &self.metadata
+    }
+    fn metadata_mut(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.metadata
+    }
+    fn touch(&mut self) {
+        self.updated_at = chrono::Utc::now();
+    }
+    fn not_found(id: &str) -> ApiError {
+        access::snapshot_not_found(id)
+    }
+}
+
+/// Loads `id` and authorizes `action` on it.
+async fn load<T: Owner>(store: &Store, caller: &Principal, action: &str, id: &str) -> ApiResult<T> {
+    let found = store.get::<T>(id).await?.ok_or_else(|| T::not_found(id))?;
+    access::authorize(
+        caller,
+        action,
+        &owned(T::LABEL, id, found.value.project()),
+        || T::not_found(id),
+    )?;
+    Ok(found.value)
+}
+
 /// `GET .../metadata`
-pub async fn index(
+pub async fn index<T: Owner>(
     State(svc): State<Arc<Volumes>>,
     Auth(caller): Auth,
     Path(p): Path<Params>,
 ) -> ApiResult<Json<Value>> {
-    let id = param(&p, "volume_id")?;
-    let v = access::volume(&svc.store, &caller, "volume:get_volume_metadata", id).await?;
-    Ok(Json(json!({"metadata": v.value.metadata})))
+    let id = param(&p, T::PARAM)?;
+    let v = load::<T>(&svc.store, &caller, T::READ, id).await?;
+    Ok(Json(json!({"metadata": v.metadata()})))
 }
 
 /// `POST .../metadata`: adds and overwrites the given keys.
-pub async fn merge(
+pub async fn merge<T: Owner>(
     State(svc): State<Arc<Volumes>>,
     Auth(caller): Auth,
     Path(p): Path<Params>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let id = param(&p, "volume_id")?;
+    let id = param(&p, T::PARAM)?;
     let new = metadata_body(&body)?;
-    let m = change(&svc, &caller, id, |m| m.extend(new.clone())).await?;
+    let m = change::<T>(&svc, &caller, id, |m| m.extend(new.clone())).await?;
     Ok(Json(json!({"metadata": m})))
 }
 
 /// `PUT .../metadata`: replaces all metadata.
-pub async fn replace(
+pub async fn replace<T: Owner>(
     State(svc): State<Arc<Volumes>>,
     Auth(caller): Auth,
     Path(p): Path<Params>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let id = param(&p, "volume_id")?;
+    let id = param(&p, T::PARAM)?;
     let new = metadata_body(&body)?;
-    let m = change(&svc, &caller, id, |m| *m = new.clone()).await?;
+    let m = change::<T>(&svc, &caller, id, |m| *m = new.clone()).await?;
     Ok(Json(json!({"metadata": m})))
 }
 
 /// `GET .../metadata/{key}`
-pub async fn show_key(
+pub async fn show_key<T: Owner>(
     State(svc): State<Arc<Volumes>>,
     Auth(caller): Auth,
     Path(p): Path<Params>,
 ) -> ApiResult<Json<Value>> {
-    let id = param(&p, "volume_id")?;
+    let id = param(&p, T::PARAM)?;
     let key = param(&p, "key")?;
-    let v = access::volume(&svc.store, &caller, "volume:get_volume_metadata", id).await?;
-    match v.value.metadata.get(key) {
+    let v = load::<T>(&svc.store, &caller, T::READ, id).await?;
+    match v.metadata().get(key) {
         Some(val) => Ok(Json(json!({"meta": {key: val}}))),
-        None => Err(key_not_found(id, key)),
+        None => Err(key_not_found::<T>(id, key)),
     }
 }
 
 /// `PUT .../metadata/{key}` with `{"meta": {key: value}}`.
-pub async fn set_key(
+pub async fn set_key<T: Owner>(
     State(svc): State<Arc<Volumes>>,
     Auth(caller): Auth,
     Path(p): Path<Params>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let id = param(&p, "volume_id")?;
+    let id = param(&p, T::PARAM)?;
     let key = param(&p, "key")?.to_string();
     let meta = body
         .get("meta")
@@ -89,7 +166,7 @@ pub async fn set_key(
     if k != key || key.chars().count() > MAX_STRING {
         return Err(ApiError::bad_request("Request body and URI mismatch"));
     }
-    change(&svc, &caller, id, |m| {
+    change::<T>(&svc, &caller, id, |m| {
         m.insert(k.clone(), val.clone());
     })
     .await?;
@@ -97,26 +174,33 @@ pub async fn set_key(
 }
 
 /// `DELETE .../metadata/{key}` → 200.
-pub async fn delete_key(
+pub async fn delete_key<T: Owner>(
     State(svc): State<Arc<Volumes>>,
     Auth(caller): Auth,
     Path(p): Path<Params>,
 ) -> ApiResult<Json<Value>> {
-    let id = param(&p, "volume_id")?;
+    let id = param(&p, T::PARAM)?;
     let key = param(&p, "key")?;
-    let v = access::volume(&svc.store, &caller, "volume:delete_volume_metadata", id).await?;
-    if !v.value.metadata.contains_key(key) {
-        return Err(key_not_found(id, key));
+    let v = load::<T>(&svc.store, &caller, T::DELETE, id).await?;
+    if !v.metadata().contains_key(key) {
+        return Err(key_not_found::<T>(id, key));
     }
-    change(&svc, &caller, id, |m| {
+    change::<T>(&svc, &caller, id, |m| {
         m.remove(key);
     })
     .await?;
     Ok(Json(json!({})))
 }
 
-fn key_not_found(id: &str, key: &str) -> ApiError {
-    ApiError::not_found(format!("Volume {id} has no metadata with key {key}."))
+fn key_not_found<T: Owner>(id: &str, key: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "{} {id} has no metadata with key {key}.",
+        if T::LABEL == "volume" {
+            "Volume"
+        } else {
+            "Snapshot"
+        }
+    ))
 }
 
 fn metadata_body(body: &Value) -> ApiResult<BTreeMap<String, String>> {
@@ -126,23 +210,22 @@ fn metadata_body(body: &Value) -> ApiResult<BTreeMap<String, String>> {
     metadata_value("metadata", m)
 }
 
-/// Applies `edit` to the volume's metadata in one audited write; returns the result.
-async fn change(
+/// Applies `edit` to the metadata in one audited write (re-read inside the
+/// transaction); returns the result.
+async fn change<T: Owner>(
     svc: &Volumes,
     caller: &Principal,
     id: &str,
     edit: impl Fn(&mut BTreeMap<String, String>),
 ) -> ApiResult<BTreeMap<String, String>> {
-    access::volume(&svc.store, caller, "volume:update_volume_metadata", id).await?;
+    load::<T>(&svc.store, caller, T::WRITE, id).await?;
     let mut tx = svc.store.begin().await?;
-    let found = tx
-        .get::<Volume>(id)
-        .await?
-        .ok_or_else(|| access::volume_not_found(id))?;
+    let found = tx.get::<T>(id).await?.ok_or_else(|| T::not_found(id))?;
     let mut v = found.value;
-    edit(&mut v.metadata);
-    v.updated_at = chrono::Utc::now();
+    edit(v.metadata_mut());
+    v.touch();
     tx.update(&v, Some(found.revision)).await?;
-    commit_audited(tx, caller, "volume.volume.update_metadata", "volume", id).await?;
-    Ok(v.metadata)
+    let action = format!("volume.{}.update_metadata", T::LABEL);
+    commit_audited(tx, caller, &action, T::LABEL, id).await?;
+    Ok(v.metadata().clone())
 }

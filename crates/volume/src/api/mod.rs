@@ -18,6 +18,7 @@ pub mod views;
 pub mod volumes;
 pub mod vtypes;
 
+use crate::types::{Snapshot, Volume};
 use crate::Volumes;
 use axum::extract::FromRequestParts;
 use axum::extract::Request;
@@ -56,15 +57,27 @@ fn v3_routes() -> Router<Arc<Volumes>> {
         .route("/volumes/{volume_id}/action", post(actions::action))
         .route(
             "/volumes/{volume_id}/metadata",
-            get(metadata::index)
-                .post(metadata::merge)
-                .put(metadata::replace),
+            get(metadata::index::<Volume>)
+                .post(metadata::merge::<Volume>)
+                .put(metadata::replace::<Volume>),
         )
         .route(
             "/volumes/{volume_id}/metadata/{key}",
-            get(metadata::show_key)
-                .put(metadata::set_key)
-                .delete(metadata::delete_key),
+            get(metadata::show_key::<Volume>)
+                .put(metadata::set_key::<Volume>)
+                .delete(metadata::delete_key::<Volume>),
+        )
+        .route(
+            "/snapshots/{snapshot_id}/metadata",
+            get(metadata::index::<Snapshot>)
+                .post(metadata::merge::<Snapshot>)
+                .put(metadata::replace::<Snapshot>),
+        )
+        .route(
+            "/snapshots/{snapshot_id}/metadata/{key}",
+            get(metadata::show_key::<Snapshot>)
+                .put(metadata::set_key::<Snapshot>)
+                .delete(metadata::delete_key::<Snapshot>),
         )
         .route("/snapshots", get(snapshots::list).post(snapshots::create))
         .route("/snapshots/detail", get(snapshots::list))
