@@ -262,10 +262,17 @@ async fn check_source(
     Ok(match source {
         Source::Blank => None,
         Source::Image(id) => {
-            let image = svc.images.visible_image(caller, id).await.map_err(|_| {
-                ApiError::bad_request(format!(
-                    "Invalid image identifier or unable to access requested image. (image {id})"
-                ))
+            // An image the caller cannot see is a bad reference (400, as Cinder);
+            // anything else (the store failing) stays what it is.
+            let image = svc.images.visible_image(caller, id).await.map_err(|e| {
+                if e.status == StatusCode::NOT_FOUND {
+                    ApiError::bad_request(format!(
+                        "Invalid image identifier or unable to access requested image. \
+                         (image {id})"
+                    ))
+                } else {
+                    e
+                }
             })?;
             if image.status != nimbus_image::types::Status::Active {
                 return Err(ApiError::bad_request(format!(
