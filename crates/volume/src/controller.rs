@@ -208,7 +208,9 @@ async fn freeze(
     let Some(frozen) = v.top.clone() else {
         bail!("volume {volume_id} has no data yet");
     };
-    if v.status != VolumeStatus::Available {
+    // An extend asked for after the snapshot is fine: it resizes whatever top
+    // the volume has when it runs. Attached volumes will freeze through QMP.
+    if !matches!(v.status, VolumeStatus::Available | VolumeStatus::Extending) {
         bail!("volume {volume_id} is {}", v.status.as_str());
     }
     let next_gen = v.generation + 1;

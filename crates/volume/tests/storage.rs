@@ -287,3 +287,43 @@ async fn a_failed_create_says_error_and_leaves_nothing() {
         404
     );
 }
+
+#[tokio::test]
+async fn snapshot_then_extend_in_one_go() {
+    let app = App::new().await;
+    let vol = app.create_volume(ALICE, json!({"size": 1})).await;
+    app.settle().await;
+    let r = app
+        .call(
+            ALICE,
+            "POST",
+            "/snapshots",
+            Some(json!({"snapshot": {"volume_id": vol}})),
+        )
+        .await;
+    let snap = r.json()["snapshot"]["id"].as_str().unwrap().to_string();
+    let r = app
+        .call(
+            ALICE,
+            "POST",
+            &format!("/volumes/{vol}/action"),
+            Some(json!({"os-extend": {"new_size": 2}})),
+        )
+        .await;
+    assert_eq!(r.code(), 202, "{}", r.text());
+    app.settle().await;
+    let r = app
+        .call(ALICE, "GET", &format!("/snapshots/{snap}"), None)
+        .await;
+    assert_eq!(
+        (
+            r.json()["snapshot"]["status"].as_str(),
+            r.json()["snapshot"]["size"].as_u64()
+        ),
+        (Some("available"), Some(1))
+    );
+    let info = app.top_info(&vol).await;
+    assert_eq!(info["virtual-size"], 2u64 << 30);
+    assert_eq!(backing(&info), Some(format!("{vol}.0.qcow2")));
+    assert_eq!(app.volume(&vol).await["size"], 2);
+}
