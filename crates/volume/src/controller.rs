@@ -14,8 +14,10 @@
 //!   removed. Files are only ever made before the record that names them is
 //!   written, and only this task makes them, so the sweep never races a create.
 
-use crate::storage::{self, Backing};
-use crate::types::{Snapshot, SnapshotStatus, Source, Volume, VolumeStatus, VolumeType};
+use crate::storage::{self, Backing, Luks};
+use crate::types::{
+    Encryption, Snapshot, SnapshotStatus, Source, Volume, VolumeStatus, VolumeType,
+};
 use crate::Volumes;
 use anyhow::{bail, Context};
 use nimbus_api::audit::AuditRecord;
@@ -120,8 +122,8 @@ struct Made {
 
 async fn make_volume(svc: &Volumes, v: &Volume) -> anyhow::Result<Made> {
     let layout = &svc.layout;
-    let vtype = svc.store.get::<VolumeType>(&v.volume_type_id).await?;
-    let encrypted = vtype.is_some_and(|t| t.value.encryption.is_some());
+    let encryption = encryption_of(svc, &v.volume_type_id).await?;
+    let encrypted = encryption.is_some();
     let generation = v.generation;
     let top = storage::layer_name(&v.id, generation);
     let top_path = layout.layer(&top);
@@ -184,7 +186,15 @@ async fn make_volume(svc: &Volumes, v: &Volume) -> anyhow::Result<Made> {
     let backing = backing
         .as_ref()
         .map(|(p, f)| Backing { path: p, format: f });
-    storage::create_layer(&top_path, v.size, backing, key.as_deref()).await?;
+    let luks = match (&key, &encryption) {
+        (Some(k), Some(e)) => Some(Luks {
+            key: k,
+            cipher: &e.cipher,
+            key_size: e.key_size,
+        }),
+        _ => None,
+    };
+    storage::create_layer(&top_path, v.size, backing, luks.as_ref()).await?;
     Ok(Made {
         top,
         chain,
@@ -215,7 +225,16 @@ async fn freeze(
     }
     let next_gen = v.generation + 1;
     let next = storage::layer_name(&v.id, next_gen);
-    let key = v.encryption_key_id.as_ref().map(|_| svc.layout.key(&v.id));
+    let key = svc.layout.key(&v.id);
+    let encryption = match v.encryption_key_id {
+        Some(_) => encryption_of(svc, &v.volume_type_id).await?,
+        None => None,
+    };
+    let luks = encryption.as_ref().map(|e| Luks {
+        key: &key,
+        cipher: &e.cipher,
+        key_size: e.key_size,
+    });
     let frozen_path = svc.layout.layer(&frozen);
     storage::create_layer(
         &svc.layout.layer(&next),
@@ -224,7 +243,7 @@ async fn freeze(
             path: &frozen_path,
             format: "qcow2",
         }),
-        key.as_deref(),
+        luks.as_ref(),
     )
     .await?;
     let written = svc
@@ -246,6 +265,16 @@ async fn freeze(
         bail!("volume {volume_id} is gone");
     }
     Ok((frozen, v.chain, v.base_image))
+}
+
+/// The encryption spec of a volume type (None: plain; types in use cannot be
+/// deleted, so a missing type only happens to volumes being deleted).
+async fn encryption_of(svc: &Volumes, type_id: &str) -> anyhow::Result<Option<Encryption>> {
+    Ok(svc
+        .store
+        .get::<VolumeType>(type_id)
+        .await?
+        .and_then(|t| t.value.encryption))
 }
 
 /// Takes a snapshot: freezes the volume's top into it.

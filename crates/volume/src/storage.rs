@@ -136,6 +136,46 @@ pub fn layer_name(volume_id: &str, generation: u64) -> String {
     format!("{volume_id}.{generation}.qcow2")
 }
 
+/// How a layer is encrypted: LUKS with the volume's secret and its type's cipher.
+pub struct Luks<'a> {
+    pub key: &'a Path,
+    /// dm-crypt's spelling, as Cinder's encryption specs use it (`aes-xts-plain64`).
+    pub cipher: &'a str,
+    /// Bits of key for the cipher; XTS splits it in two (256 → AES-128-XTS).
+    pub key_size: u32,
+}
+
+impl Luks<'_> {
+    /// QEMU's LUKS creation options for this cipher, or why it cannot be made.
+    pub fn qemu_options(&self) -> anyhow::Result<String> {
+        let alg = match (self.cipher, self.key_size) {
+            ("aes-xts-plain64", 256) => "aes-128",
+            ("aes-xts-plain64", 512) => "aes-256",
+            (c, k) => {
+                bail!("cipher {c} with {k}-bit keys is not supported (aes-xts-plain64, 256 or 512)")
+            }
+        };
+        // The secret is 256 random bits, not a passphrase: PBKDF2 stretching adds
+        // nothing, and QEMU's default (2 s of iterations) would be paid again at
+        // every open (each attach, resize, backup). 10 ms keeps LUKS's format.
+        Ok(format!(
+            "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.cipher-alg={alg},\
+             encrypt.cipher-mode=xts,encrypt.ivgen-alg=plain64,encrypt.iter-time=10"
+        ))
+    }
+}
+
+/// Whether a type's encryption spec can be realised (checked when types are made).
+pub fn supported_cipher(cipher: &str, key_size: u32) -> bool {
+    Luks {
+        key: Path::new(""),
+        cipher,
+        key_size,
+    }
+    .qemu_options()
+    .is_ok()
+}
+
 /// What a new layer sits on.
 pub struct Backing<'a> {
     pub path: &'a Path,
@@ -166,12 +206,12 @@ fn secret_object(key: &Path) -> String {
 }
 
 /// Creates a qcow2 layer of `size_gib` GiB: blank, or copy-on-write over `backing`
-/// (never opened: `-u`, the size is given), LUKS-encrypted when `key` is given.
+/// (never opened: `-u`, the size is given), LUKS-encrypted when `luks` is given.
 pub async fn create_layer(
     path: &Path,
     size_gib: u64,
     backing: Option<Backing<'_>>,
-    key: Option<&Path>,
+    luks: Option<&Luks<'_>>,
 ) -> anyhow::Result<()> {
     let mut args: Vec<String> = vec!["create".into(), "-q".into(), "-f".into(), "qcow2".into()];
     if let Some(b) = &backing {
@@ -183,15 +223,12 @@ pub async fn create_layer(
             b.format.into(),
         ]);
     }
-    if let Some(k) = key {
-        // The secret is 256 random bits, not a passphrase: PBKDF2 stretching adds
-        // nothing, and QEMU's default (2 s of iterations) would be paid again at
-        // every open (each attach, resize, backup). 10 ms keeps LUKS's format.
+    if let Some(l) = luks {
         args.extend([
             "--object".into(),
-            secret_object(k),
+            secret_object(l.key),
             "-o".into(),
-            "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10".into(),
+            l.qemu_options()?,
         ]);
     }
     args.push(path.display().to_string());

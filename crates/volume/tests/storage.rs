@@ -92,7 +92,18 @@ async fn encrypted_volume_is_luks_with_a_private_key() {
     );
     let info = app.top_info(&id).await;
     assert_eq!(info["encrypted"], true, "{info}");
-    assert_eq!(info["format-specific"]["data"]["encrypt"]["format"], "luks");
+    let luks = &info["format-specific"]["data"]["encrypt"];
+    assert_eq!(luks["format"], "luks");
+    // Cinder's aes-xts-plain64 with a 256-bit key: AES-128 in XTS mode.
+    assert_eq!(
+        (
+            luks["cipher-alg"].as_str(),
+            luks["cipher-mode"].as_str(),
+            luks["ivgen-alg"].as_str()
+        ),
+        (Some("aes-128"), Some("xts"), Some("plain64")),
+        "{luks}"
+    );
     let key = app.volumes.layout.key(&id);
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
