@@ -1088,3 +1088,90 @@ async fn default_types_per_project() {
     let c = app.create_volume(ALICE, json!({"size": 1})).await;
     assert_eq!(app.volume(&c).await["volume_type"], "standard");
 }
+
+#[tokio::test]
+async fn encryption_specs_of_types() {
+    let app = App::new().await;
+    let r = app
+        .call(
+            ADMIN,
+            "POST",
+            "/types",
+            Some(json!({"volume_type": {"name": "vault"}})),
+        )
+        .await;
+    let t = r.json()["volume_type"]["id"].as_str().unwrap().to_string();
+    let enc = format!("/types/{t}/encryption");
+    let good = json!({"encryption": {"provider": "luks", "cipher": "aes-xts-plain64",
+        "key_size": 512, "control_location": "front-end"}});
+    let r = app.call(ALICE, "POST", &enc, Some(good.clone())).await;
+    assert_eq!(r.code(), 403);
+    for bad in [
+        json!({"encryption": {"provider": "plain", "control_location": "front-end"}}),
+        json!({"encryption": {"provider": "luks", "control_location": "back-end"}}),
+        json!({"encryption": {"provider": "luks", "control_location": "front-end", "cipher": "des"}}),
+        json!({"encryption": {"provider": "luks", "control_location": "front-end", "key_size": 128}}),
+        json!({"encryption": {"provider": "luks"}}),
+        json!({"encryption": {"provider": "luks", "control_location": "front-end", "colour": 1}}),
+    ] {
+        let r = app.call(ADMIN, "POST", &enc, Some(bad.clone())).await;
+        assert_eq!(r.code(), 400, "{bad}: {}", r.text());
+    }
+    let r = app.call(ADMIN, "POST", &enc, Some(good.clone())).await;
+    assert_eq!(r.code(), 200, "{}", r.text());
+    let enc_id = r.json()["encryption"]["encryption_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app.call(ADMIN, "POST", &enc, Some(good)).await;
+    assert_eq!(r.code(), 400, "exists already");
+    let r = app.call(ADMIN, "GET", &enc, None).await;
+    assert_eq!(
+        (r.json()["key_size"].as_u64(), r.json()["provider"].as_str()),
+        (Some(512), Some("luks"))
+    );
+
+    // A volume of the type is LUKS with AES-256-XTS; now the spec is frozen.
+    let vol = app
+        .create_volume(ALICE, json!({"size": 1, "volume_type": "vault"}))
+        .await;
+    app.settle().await;
+    let info = app.top_info(&vol).await;
+    assert_eq!(
+        info["format-specific"]["data"]["encrypt"]["cipher-alg"], "aes-256",
+        "{info}"
+    );
+    assert_eq!(app.volume(&vol).await["encrypted"], true);
+    let r = app
+        .call(
+            ADMIN,
+            "PUT",
+            &format!("{enc}/{enc_id}"),
+            Some(json!({"encryption": {"key_size": 256}})),
+        )
+        .await;
+    assert_eq!(r.code(), 400, "in use: {}", r.text());
+    app.call(ALICE, "DELETE", &format!("/volumes/{vol}"), None)
+        .await;
+    app.settle().await;
+    let r = app
+        .call(
+            ADMIN,
+            "PUT",
+            &format!("{enc}/{enc_id}"),
+            Some(json!({"encryption": {"key_size": 256}})),
+        )
+        .await;
+    assert_eq!(r.code(), 200, "{}", r.text());
+    assert_eq!(r.json()["encryption"], json!({"key_size": 256}));
+    let r = app
+        .call(ADMIN, "DELETE", &format!("{enc}/{enc_id}"), None)
+        .await;
+    assert_eq!(r.code(), 202);
+    let r = app.call(ADMIN, "GET", &enc, None).await;
+    assert_eq!(r.json(), json!({}));
+    let r = app
+        .call(ADMIN, "DELETE", &format!("{enc}/{enc_id}"), None)
+        .await;
+    assert_eq!(r.code(), 404);
+}

@@ -9,6 +9,7 @@ pub mod actions;
 pub mod common;
 pub mod default_types;
 pub mod discovery;
+pub mod encryption;
 pub mod list;
 pub mod metadata;
 pub mod pools;
@@ -100,7 +101,14 @@ fn v3_routes() -> Router<Arc<Volumes>> {
             "/types/{type_id}/extra_specs/{key}",
             axum::routing::delete(vtypes::delete_extra_spec),
         )
-        .route("/types/{type_id}/encryption", get(vtypes::encryption))
+        .route(
+            "/types/{type_id}/encryption",
+            get(encryption::show).post(encryption::create),
+        )
+        .route(
+            "/types/{type_id}/encryption/{encryption_id}",
+            axum::routing::put(encryption::update).delete(encryption::delete),
+        )
         .route(
             "/os-quota-sets/{quota_project}",
             get(quotas::show).put(quotas::update).delete(quotas::delete),

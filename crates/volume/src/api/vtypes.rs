@@ -1,7 +1,7 @@
 //! `/types`: volume types (storage classes). Everyone lists and shows public
-//! types; cloud admins also see private ones (all by default, `is_public` filters) and create, update and delete them
-//! and their `extra_specs`. `/types/{id}/encryption` shows a type's encryption
-//! (admins, as in Cinder's default policy).
+//! types; cloud admins also see private ones (all by default; `is_public`
+//! filters) and create, update and delete them and their `extra_specs`. A type's
+//! encryption has its own routes ([`super::encryption`]).
 
 use super::access::{self, all_types, find_type};
 use super::common::{self, opt_bool, opt_string, param, wrapped, Params};
@@ -281,22 +281,4 @@ pub async fn delete_extra_spec(
     )
     .await?;
     Ok(StatusCode::ACCEPTED)
-}
-
-/// `GET /types/{type_id}/encryption` (admins): `{}` for a type without encryption.
-pub async fn encryption(
-    State(svc): State<Arc<Volumes>>,
-    Auth(caller): Auth,
-    Path(p): Path<Params>,
-) -> ApiResult<Json<Value>> {
-    check(&caller, "volume:types:encryption:get")?;
-    let types = all_types(&svc.store).await?;
-    let own_default = access::project_default(&svc.store, &caller).await?;
-    let t = find_type(
-        &types,
-        &caller,
-        param(&p, "type_id")?,
-        own_default.as_deref(),
-    )?;
-    Ok(Json(views::encryption(t)))
 }
