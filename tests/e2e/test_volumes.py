@@ -245,3 +245,24 @@ def test_snapshot_data_clone_and_restart_as_a_member(start_server):
     for v in ("restored", "cloned", "data"):
         wait_gone(cli, "volume", v)
     assert not list((server.data_dir / "volumes").glob("*.qcow2"))
+
+
+def test_encrypted_type_made_with_the_cli(nimbus):
+    admin = nimbus.admin_cli()
+    name = unique("vault")
+    admin.run("volume", "type", "create", "--encryption-provider", "luks",
+              "--encryption-cipher", "aes-xts-plain64", "--encryption-key-size", "512",
+              "--encryption-control-location", "front-end", name)
+    shown = admin.json("volume", "type", "show", "--encryption-type", name)
+    assert "512" in json.dumps(shown["encryption"]), shown
+    vol_name = unique("vaultvol")
+    admin.run("volume", "create", "--size", "1", "--type", name, vol_name)
+    vol = wait_status(admin, "volume", vol_name, "available")
+    assert vol["encrypted"] is True
+    info = layer_info(nimbus, vol["id"])
+    assert info["format-specific"]["data"]["encrypt"]["cipher-alg"] == "aes-256", info
+    admin.fails("volume", "type", "delete", name)  # in use
+    admin.run("volume", "delete", vol["id"])
+    wait_gone(admin, "volume", vol["id"])
+    admin.run("volume", "type", "delete", name)
+    assert name not in {t["Name"] for t in admin.json("volume", "type", "list")}

@@ -16,6 +16,7 @@ pub mod pools;
 pub mod quotas;
 pub mod snapshots;
 pub mod views;
+pub mod volume_create;
 pub mod volumes;
 pub mod vtypes;
 
@@ -47,7 +48,7 @@ pub static VOLUME: Service = Service {
 /// The routes below `/volume/v3`.
 fn v3_routes() -> Router<Arc<Volumes>> {
     Router::new()
-        .route("/volumes", get(volumes::list).post(volumes::create))
+        .route("/volumes", get(volumes::list).post(volume_create::create))
         .route("/volumes/detail", get(volumes::detail))
         .route(
             "/volumes/{volume_id}",

@@ -5,7 +5,7 @@
 
 use super::access::{self, all_types};
 use super::common::{param, wrapped, Params};
-use super::volumes::type_names;
+use super::volume_create::type_names;
 use crate::quota::{self, DEFAULTS, PER_TYPE};
 use crate::types::QuotaSet;
 use crate::Volumes;
