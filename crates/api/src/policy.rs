@@ -287,6 +287,7 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("volume:delete", PROJECT_WRITE),
     ("volume:extend", PROJECT_WRITE),
     ("volume:reset_status", ADMIN),
+    ("volume:upload_image", PROJECT_WRITE),
     ("volume:get_volume_metadata", PROJECT_READ),
     ("volume:update_volume_metadata", PROJECT_WRITE),
     ("volume:delete_volume_metadata", PROJECT_WRITE),

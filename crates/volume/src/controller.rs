@@ -77,6 +77,7 @@ pub async fn pass(svc: &Volumes) -> anyhow::Result<()> {
         match v.value.status {
             VolumeStatus::Creating => create_volume(svc, &v.value).await?,
             VolumeStatus::Extending => extend_volume(svc, &v.value).await?,
+            VolumeStatus::Uploading => upload_volume(svc, &v.value).await?,
             VolumeStatus::Deleting => delete_record::<Volume>(store, &v.value.id).await?,
             _ => {}
         }
@@ -337,6 +338,74 @@ async fn extend_volume(svc: &Volumes, v: &Volume) -> anyhow::Result<()> {
         }
         Err(e) => fail_volume(&svc.store, &v.id, VolumeStatus::ErrorExtending, &e).await,
     }
+}
+
+/// Fills the queued image of an `os-volume_upload_image`: the chain flattened
+/// with `qemu-img convert` into a temporary file (not a `.qcow2` name, so the
+/// sweep leaves it alone), handed to the image service. The volume goes back to
+/// `available` either way; a failed upload's image is removed.
+async fn upload_volume(svc: &Volumes, v: &Volume) -> anyhow::Result<()> {
+    let (Some(top), Some(upload)) = (&v.top, &v.upload) else {
+        return finish_upload(&svc.store, &v.id, None).await;
+    };
+    let tmp = svc.layout.dir.join(format!(".upload-{}.tmp", v.id));
+    let result = async {
+        storage::qemu_img(&[
+            "convert".into(),
+            "-q".into(),
+            "-O".into(),
+            upload.disk_format.clone(),
+            svc.layout.layer(top).display().to_string(),
+            tmp.display().to_string(),
+        ])
+        .await?;
+        svc.images
+            .import_file(&upload.image_id, &tmp, &upload.disk_format)
+            .await
+    }
+    .await;
+    storage::remove(&tmp).await;
+    match result {
+        Ok(_) => finish_upload(&svc.store, &v.id, None).await,
+        Err(e) => {
+            let reason = format!("{e:#}");
+            tracing::warn!(volume = %v.id, error = %reason, "upload to image failed");
+            let mut tx = svc.store.begin().await?;
+            if let Some(image) = tx
+                .get::<nimbus_image::types::Image>(&upload.image_id)
+                .await?
+            {
+                if image.value.status == nimbus_image::types::Status::Queued {
+                    tx.delete::<nimbus_image::types::Image>(&upload.image_id, None)
+                        .await?;
+                }
+            }
+            AuditRecord::new(None, "volume.volume.upload_image", "volume", &v.id, false)
+                .with_detail(reason.clone())
+                .write(&mut tx)
+                .await?;
+            tx.commit().await?;
+            finish_upload(&svc.store, &v.id, Some(reason)).await
+        }
+    }
+}
+
+async fn finish_upload(store: &Store, id: &str, error: Option<String>) -> anyhow::Result<()> {
+    store
+        .modify::<Volume, _, _>(id, |vol| {
+            if vol.status != VolumeStatus::Uploading {
+                return Ok(Change::Keep(()));
+            }
+            vol.status = VolumeStatus::Available;
+            vol.upload = None;
+            if error.is_some() {
+                vol.error = error.clone();
+            }
+            vol.updated_at = chrono::Utc::now();
+            Ok(Change::Write(()))
+        })
+        .await?;
+    Ok(())
 }
 
 /// Puts a volume into an error status with the reason (and an audit record).

@@ -23,6 +23,8 @@ pub enum VolumeStatus {
     InUse,
     Detaching,
     Extending,
+    /// Being copied into a Glance image (`os-volume_upload_image`).
+    Uploading,
     Deleting,
     Error,
     ErrorDeleting,
@@ -39,6 +41,7 @@ impl VolumeStatus {
             VolumeStatus::InUse => "in-use",
             VolumeStatus::Detaching => "detaching",
             VolumeStatus::Extending => "extending",
+            VolumeStatus::Uploading => "uploading",
             VolumeStatus::Deleting => "deleting",
             VolumeStatus::Error => "error",
             VolumeStatus::ErrorDeleting => "error_deleting",
@@ -125,11 +128,23 @@ pub struct Volume {
     /// Bumped for every new top layer (names stay unique per volume).
     #[serde(default)]
     pub generation: u64,
+    /// The image being filled from this volume, while `uploading`.
+    #[serde(default)]
+    pub upload: Option<Upload>,
     /// The key id of an encrypted volume (its secret lives in `volumes/keys/`).
     #[serde(default)]
     pub encryption_key_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// An `os-volume_upload_image` in progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    /// The queued Glance image the data goes into.
+    pub image_id: String,
+    /// `qcow2` or `raw`.
+    pub disk_format: String,
 }
 
 impl Resource for Volume {

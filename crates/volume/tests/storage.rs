@@ -338,3 +338,95 @@ async fn snapshot_then_extend_in_one_go() {
     assert_eq!(backing(&info), Some(format!("{vol}.0.qcow2")));
     assert_eq!(app.volume(&vol).await["size"], 2);
 }
+
+#[tokio::test]
+async fn upload_to_image_flattens_the_chain() {
+    let app = App::new().await;
+    let img = app.image(PROJECT_A, 1, true).await;
+    let vol = app
+        .create_volume(ALICE, json!({"size": 2, "imageRef": img}))
+        .await;
+    app.settle().await;
+    let act = format!("/volumes/{vol}/action");
+    for bad in [
+        json!({"os-volume_upload_image": {}}),
+        json!({"os-volume_upload_image": {"image_name": "x", "disk_format": "vmdk"}}),
+        json!({"os-volume_upload_image": {"image_name": "x", "container_format": "tar"}}),
+        json!({"os-volume_upload_image": {"image_name": "x", "visibility": "everyone"}}),
+        json!({"os-volume_upload_image": "x"}),
+    ] {
+        let r = app.call(ALICE, "POST", &act, Some(bad.clone())).await;
+        assert_eq!(r.code(), 400, "{bad}: {}", r.text());
+    }
+    let r = app
+        .call(
+            ALICE,
+            "POST",
+            &act,
+            Some(json!({"os-volume_upload_image": {"image_name": "x", "visibility": "public"}})),
+        )
+        .await;
+    assert_eq!(r.code(), 403, "only admins publish");
+    let r = app
+        .call(
+            CAROL,
+            "POST",
+            &act,
+            Some(json!({"os-volume_upload_image": {"image_name": "x"}})),
+        )
+        .await;
+    assert_eq!(r.code(), 403);
+    let r = app
+        .call(
+            ALICE,
+            "POST",
+            &act,
+            Some(json!({"os-volume_upload_image": {"image_name": "from-vol",
+            "disk_format": "qcow2", "container_format": "bare", "force": false}})),
+        )
+        .await;
+    assert_eq!(r.code(), 202, "{}", r.text());
+    let doc = r.json()["os-volume_upload_image"].clone();
+    assert_eq!(
+        (doc["status"].as_str(), doc["disk_format"].as_str()),
+        (Some("uploading"), Some("qcow2"))
+    );
+    let image_id = doc["image_id"].as_str().unwrap().to_string();
+    assert_eq!(app.volume(&vol).await["status"], "uploading");
+    let r = app
+        .call(ALICE, "DELETE", &format!("/volumes/{vol}"), None)
+        .await;
+    assert_eq!(r.code(), 400, "not while uploading");
+    app.settle().await;
+    assert_eq!(app.volume(&vol).await["status"], "available");
+    let image = app
+        .store
+        .store
+        .get::<nimbus_image::types::Image>(&image_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(image.status, nimbus_image::types::Status::Active);
+    assert_eq!(image.owner.as_deref(), Some(PROJECT_A));
+    assert_eq!(image.virtual_size, Some(2 << 30));
+    let file = nimbus_image::data::file_path(&app.images.config.dir, &image_id);
+    let info = nimbus_volume::storage::info(&file).await.unwrap();
+    assert_eq!(info["format"], "qcow2");
+    assert!(info.get("backing-filename").is_none(), "flattened: {info}");
+    assert!(!app.layer_files().iter().any(|f| f.contains("upload")));
+
+    let enc = app
+        .create_volume(ALICE, json!({"size": 1, "volume_type": "encrypted"}))
+        .await;
+    app.settle().await;
+    let r = app
+        .call(
+            ALICE,
+            "POST",
+            &format!("/volumes/{enc}/action"),
+            Some(json!({"os-volume_upload_image": {"image_name": "e"}})),
+        )
+        .await;
+    assert_eq!(r.code(), 400);
+}

@@ -1,6 +1,7 @@
 //! `POST /volumes/{volume_id}/action`: `os-extend` (grow an available volume; the
-//! controller resizes it), `os-set_bootable`, and `os-reset_status` for admins.
-//! Attach, detach and in-use extend come with the attachment work.
+//! controller resizes it), `os-set_bootable`, `os-reset_status` for admins, and
+//! `os-volume_upload_image` ([`super::upload`]). Attach, detach and in-use
+//! extend come with the attachment work.
 
 use super::access;
 use super::common::{self, opt_bool, param, Params};
@@ -8,6 +9,8 @@ use crate::types::{QuotaSet, Volume, VolumeStatus};
 use crate::{quota, Volumes};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use nimbus_api::audit::commit_audited;
 use nimbus_api::auth::{Auth, Principal};
 use nimbus_api::body::JsonBody;
@@ -21,7 +24,7 @@ pub async fn action(
     Auth(caller): Auth,
     Path(p): Path<Params>,
     JsonBody(body): JsonBody<Value>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     let id = param(&p, "volume_id")?;
     let Some(obj) = body.as_object().filter(|o| o.len() == 1) else {
         return Err(ApiError::bad_request(
@@ -29,14 +32,19 @@ pub async fn action(
         ));
     };
     let (name, args) = obj.iter().next().expect("one entry");
-    match name.as_str() {
+    let status = match name.as_str() {
         "os-extend" => extend(&svc, &caller, id, args).await,
         "os-set_bootable" => set_bootable(&svc, &caller, id, args).await,
         "os-reset_status" => reset_status(&svc, &caller, id, args).await,
+        "os-volume_upload_image" => {
+            let doc = super::upload::upload(&svc, &caller, id, args).await?;
+            return Ok((StatusCode::ACCEPTED, Json(doc)).into_response());
+        }
         other => Err(ApiError::bad_request(format!(
             "There is no such action: {other}"
         ))),
-    }
+    }?;
+    Ok(status.into_response())
 }
 
 fn args_object<'a>(name: &str, args: &'a Value) -> ApiResult<&'a Map<String, Value>> {

@@ -15,6 +15,7 @@ pub mod metadata;
 pub mod pools;
 pub mod quotas;
 pub mod snapshots;
+pub mod upload;
 pub mod views;
 pub mod volume_create;
 pub mod volumes;

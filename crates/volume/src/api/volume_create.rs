@@ -312,6 +312,7 @@ pub async fn create(
         error: None,
         target_size: None,
         image_metadata: from.map(|f| f.image_metadata).unwrap_or_default(),
+        upload: None,
         top: None,
         chain: Vec::new(),
         base_image: None,
