@@ -266,3 +266,22 @@ def test_encrypted_type_made_with_the_cli(nimbus):
     wait_gone(admin, "volume", vol["id"])
     admin.run("volume", "type", "delete", name)
     assert name not in {t["Name"] for t in admin.json("volume", "type", "list")}
+
+
+def test_image_from_volume_with_the_cli(nimbus):
+    admin = nimbus.admin_cli()
+    vol_name = unique("tovimg")
+    admin.run("volume", "create", "--size", "1", vol_name)
+    vol = wait_status(admin, "volume", vol_name, "available")
+    image_name = unique("fromvol")
+    admin.run("image", "create", "--volume", vol["id"], "--disk-format", "qcow2",
+              "--container-format", "bare", image_name)
+    deadline = time.monotonic() + WAIT
+    while (image := admin.json("image", "show", image_name))["status"] != "active":
+        assert time.monotonic() < deadline, image
+        time.sleep(0.3)
+    assert image["disk_format"] == "qcow2" and image["virtual_size"] == 1 << 30
+    wait_status(admin, "volume", vol["id"], "available")
+    admin.run("image", "delete", image["id"])
+    admin.run("volume", "delete", vol["id"])
+    wait_gone(admin, "volume", vol["id"])
