@@ -8,6 +8,7 @@ use nimbus_compute::Compute;
 use nimbus_identity::Identity;
 use nimbus_image::Images;
 use nimbus_network::Networking;
+use nimbus_volume::Volumes;
 use std::sync::Arc;
 
 /// The services `nimbus serve` runs (one field per service; add yours here).
@@ -16,6 +17,7 @@ pub struct Services {
     pub compute: Arc<Compute>,
     pub images: Arc<Images>,
     pub network: Arc<Networking>,
+    pub volumes: Arc<Volumes>,
 }
 
 /// Builds the application serving every API at `public_url`.
@@ -25,6 +27,7 @@ pub fn build(services: &Services, public_url: &str) -> Router {
         .merge(nimbus_identity::api::router(services.identity.clone()))
         .merge(nimbus_compute::api::router(services.compute.clone()))
         .merge(nimbus_image::api::router(services.images.clone()))
-        .merge(nimbus_network::api::router(services.network.clone()));
+        .merge(nimbus_network::api::router(services.network.clone()))
+        .merge(nimbus_volume::api::router(services.volumes.clone()));
     nimbus_api::app::wrap(routers, services.identity.clone(), public_url)
 }

@@ -161,6 +161,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     nimbus_network::bootstrap::ensure_defaults(&store, &boot.admin_project_id)
         .await
         .context("creating the default network")?;
+    for service_type in ["volumev3", "block-storage"] {
+        bootstrap::ensure_service(
+            &store,
+            service_type,
+            "cinderv3",
+            &format!("{public_url}/volume/v3"),
+        )
+        .await?;
+    }
+    nimbus_volume::bootstrap::seed_types(&store)
+        .await
+        .context("seeding the volume types")?;
 
     let mut config = IdentityConfig::new(&public_url);
     config.token_ttl = chrono::Duration::seconds(args.token_expiration);
@@ -206,6 +218,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .context("registering the built-in guest image")?;
     }
 
+    let volumes = nimbus_volume::Volumes::open(store.clone(), images.clone(), &data_dir)
+        .await
+        .context("opening the volume service")?;
+    tokio::spawn(nimbus_volume::controller::run(volumes.clone()));
     let networking = nimbus_network::Networking::new(store.clone());
     let compute = nimbus_compute::Compute::new(
         store.clone(),
@@ -222,6 +238,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         compute,
         images,
         network: networking,
+        volumes,
     };
     let app = crate::app::build(&services, &public_url);
     spawn_token_sweeper(identity);

@@ -2,6 +2,7 @@
 //! its dialect's `map_response` function; every 4xx/5xx leaving it (from a handler, an extractor,
 //! a missing route or a wrong method) is rendered in that format.
 
+mod cinder;
 mod glance;
 mod keystone;
 pub mod neutron;
@@ -16,12 +17,14 @@ use axum::http::{header, HeaderValue, Response, StatusCode};
 pub enum Dialect {
     /// `{"error":{"code","message","title"}}`
     Keystone,
-    /// `{"<faultName>":{"code","message"}}` (Nova, Cinder)
+    /// `{"<faultName>":{"code","message"}}` (Nova)
     Nova,
     /// webob's `text/html` error page (Glance)
     Glance,
     /// `{"NeutronError":{"type","message","detail"}}`
     Neutron,
+    /// `{"<faultName>":{"code","message"}}` with Cinder's fault names
+    Cinder,
 }
 
 /// Renders the errors of a Keystone router:
@@ -30,10 +33,16 @@ pub async fn keystone(resp: Response<Body>) -> Response<Body> {
     render(Dialect::Keystone, resp)
 }
 
-/// Renders the errors of a Nova (or Cinder) router:
+/// Renders the errors of a Nova router:
 /// `router.layer(axum::middleware::map_response(dialect::nova))`.
 pub async fn nova(resp: Response<Body>) -> Response<Body> {
     render(Dialect::Nova, resp)
+}
+
+/// Renders the errors of a Cinder router:
+/// `router.layer(axum::middleware::map_response(dialect::cinder))`.
+pub async fn cinder(resp: Response<Body>) -> Response<Body> {
+    render(Dialect::Cinder, resp)
 }
 
 /// Renders the errors of a Glance router:
@@ -60,6 +69,7 @@ fn render(dialect: Dialect, resp: Response<Body>) -> Response<Body> {
     let (body, content_type) = match dialect {
         Dialect::Keystone => (keystone::body(&error), "application/json"),
         Dialect::Nova => (nova::body(&error), "application/json"),
+        Dialect::Cinder => (cinder::body(&error), "application/json"),
         Dialect::Glance => (glance::body(&error), glance::CONTENT_TYPE),
         Dialect::Neutron => (
             neutron::body(

@@ -1,0 +1,52 @@
+//! Volume: Cinder v3 for Nimbus. Volume, type and snapshot records live in the
+//! store; volume data lives in qcow2 files under `DATA_DIR/volumes/`, made by the
+//! storage controller with `qemu-img`, never by a handler.
+//!
+//! - [`types`]: what is stored;
+//! - [`storage`]: the files and the qemu-img commands;
+//! - [`controller`]: makes the files match the records (create, snapshot, extend,
+//!   delete, sweep of unused layers);
+//! - [`quota`]: quota keys, usage and checks;
+//! - [`bootstrap`]: the seeded volume types (`standard`, `encrypted`);
+//! - [`api`]: the HTTP routes under `/volume`.
+
+pub mod api;
+pub mod bootstrap;
+pub mod controller;
+pub mod quota;
+pub mod storage;
+pub mod types;
+
+use nimbus_image::Images;
+use nimbus_store::Store;
+use std::path::Path;
+use std::sync::Arc;
+use storage::Layout;
+
+/// The availability zone every volume is in.
+pub const AVAILABILITY_ZONE: &str = "nova";
+
+/// The volume service: its routes' state, and what the controller works on.
+pub struct Volumes {
+    pub store: Store,
+    pub images: Arc<Images>,
+    pub layout: Layout,
+}
+
+impl Volumes {
+    /// Opens the service over `data_dir` (creates `volumes/`, `volumes/keys/` and
+    /// `volumes/images/`).
+    pub async fn open(
+        store: Store,
+        images: Arc<Images>,
+        data_dir: &Path,
+    ) -> anyhow::Result<Arc<Volumes>> {
+        let layout = Layout::new(data_dir);
+        layout.create_dirs().await?;
+        Ok(Arc::new(Volumes {
+            store,
+            images,
+            layout,
+        }))
+    }
+}
