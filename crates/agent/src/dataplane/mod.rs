@@ -8,6 +8,7 @@
 
 pub mod dhcp;
 pub mod l3;
+pub mod leases;
 pub mod links;
 pub mod names;
 pub mod nft;
