@@ -1,5 +1,6 @@
 """A minimal DHCP client for bench/network, run inside the bench's namespace
-(`ip netns exec nimbus-bench-dhcp-… python3 dhcp_client.py IFACE MAC`), on an
+(`ip netns exec nimbus-bench-dhcp-… python3 dhcp_client.py IFACE MAC [TIMEOUT]`,
+also fed to python3 on stdin by crates/agent/tests/dhcp_leases.rs), on an
 interface that already carries MAC. It broadcasts DISCOVER every INTERVAL
 (5 ms; udhcpc and dhclient wait whole seconds between tries, which would be
 the resolution of the measurement) until an OFFER comes, then REQUESTs the
@@ -57,11 +58,11 @@ def parse(data, xid):
     return msg_type, yiaddr, server
 
 
-def exchange(sock, payload, xid, want):
+def exchange(sock, payload, xid, want, give_up):
     """Sends payload every INTERVAL until a reply of type `want` arrives."""
     start = time.monotonic()
     next_send = start
-    while time.monotonic() - start < GIVE_UP:
+    while time.monotonic() - start < give_up:
         now = time.monotonic()
         if now >= next_send:
             sock.sendto(payload, ("255.255.255.255", 67))
@@ -71,11 +72,12 @@ def exchange(sock, payload, xid, want):
             reply = parse(sock.recv(4096), xid)
             if reply and reply[0] == want:
                 return time.monotonic(), reply
-    raise SystemExit(json.dumps({"error": f"no DHCP message {want} within {GIVE_UP} s"}))
+    raise SystemExit(json.dumps({"error": f"no DHCP message {want} within {give_up} s"}))
 
 
 def main():
     iface, mac = sys.argv[1], sys.argv[2].lower()
+    give_up = float(sys.argv[3]) if len(sys.argv) > 3 else GIVE_UP
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
@@ -84,9 +86,9 @@ def main():
     xid = random.getrandbits(32)
     # The caller times from its own clock; "start" is when the first DISCOVER left.
     start = time.monotonic()
-    offer_at, (_, offered, server) = exchange(sock, packet(xid, mac, 1), xid, 2)
+    offer_at, (_, offered, server) = exchange(sock, packet(xid, mac, 1), xid, 2, give_up)
     ack_at, (_, address, _) = exchange(
-        sock, packet(xid, mac, 3, requested=offered, server=server), xid, 5)
+        sock, packet(xid, mac, 3, requested=offered, server=server), xid, 5, give_up)
     print(json.dumps({"start": start, "offer": offer_at, "ack": ack_at, "address": address,
                       "pid": os.getpid()}), flush=True)
 
