@@ -9,7 +9,7 @@ use nimbus_agent::dataplane::{dhcp, links, names};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const NET: &str = "5e6f7a8b-1c2d-4e3f-9a0b-c1d2e3f4a5b6";
+const NET: &str = "d4c8e1f0-93a7-4b6e-8f21-0c5d7e9a3b14";
 const CLIENT: &str = include_str!("../../../bench/network/dhcp_client.py");
 
 fn spec(data_dir: &Path, hosts: &str) -> dhcp::DhcpSpec {
