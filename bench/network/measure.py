@@ -14,6 +14,9 @@ sample on stdout:
   until connects go unanswered; then the probe starts, POST
   /v2.0/security-group-rules is sent, and the first connect that succeeds marks the
   effect. Baseline: the POST's own round trip (`post_ms`).
+- `sg-scale`: the same with SG_SCALE_PORTS (1,000) more ports bound to this host
+  (binding:host_id, default group, a network of their own without DHCP), so the
+  ruleset the agent renders and loads on each change holds 1,001 ports.
 - `dhcp`: port create → DHCP lease. POST /v2.0/ports on `private` (whose DHCP
   runs, as the server above is there) with device_owner `compute:bench`, then
   dhcp_client.py on a veth with the port's MAC, joined to the network's bridge from
@@ -236,7 +239,7 @@ def sg_setup(cloud: Cloud, template: dict, key: Path) -> dict:
     return {"server": server["id"], "group": group, "fip": fip, "ext": ext}
 
 
-def sg_effect(cloud: Cloud, setup: dict, runs: int) -> None:
+def sg_effect(cloud: Cloud, setup: dict, runs: int, case: str = "sg", ports: int = 1) -> None:
     probe = subprocess.Popen(
         ["ip", "netns", "exec", setup["ext"], sys.executable, str(HERE / "tcp_probe.py"),
          setup["fip"]["floating_ip_address"], str(HTTP_PORT)],
@@ -266,7 +269,7 @@ def sg_effect(cloud: Cloud, setup: dict, runs: int) -> None:
             opened = json.loads(probe.stdout.readline())
             if "error" in opened:
                 raise RuntimeError(f"probe open: {opened['error']}")
-            emit(case="sg", post_ms=round((answered - sent) * 1000, 2),
+            emit(case=case, ports=ports, post_ms=round((answered - sent) * 1000, 2),
                  effect_ms=round((opened["sent"] - answered) * 1000, 2),
                  effect_from_post_ms=round((opened["sent"] - sent) * 1000, 2))
             cloud.api("DELETE", "/network/v2.0/security-group-rules/"
@@ -275,6 +278,38 @@ def sg_effect(cloud: Cloud, setup: dict, runs: int) -> None:
     finally:
         probe.stdin.close()
         probe.wait(10)
+
+
+def sg_scale(cloud: Cloud, setup: dict, extra: int, runs: int) -> None:
+    """`sg_effect` again with `extra` more ports bound to this host (binding:host_id,
+    in the default group, on a network of their own without DHCP): the agent
+    renders and loads the whole ruleset on every change, so its size counts."""
+    host = cloud.api("GET", "/compute/v2.1/os-hypervisors").json()[
+        "hypervisors"][0]["hypervisor_hostname"]
+    cloud.api("PUT", f"/network/v2.0/quotas/{cloud.project_id}",
+              json={"quota": {"port": extra + 300}})
+    net = cloud.api("POST", "/network/v2.0/networks", json={"network": {
+        "name": "bench-scale"}}).json()["network"]["id"]
+    cloud.api("POST", "/network/v2.0/subnets", json={"subnet": {
+        "network_id": net, "cidr": "10.200.0.0/20", "ip_version": 4, "enable_dhcp": False}})
+    ids = []
+    try:
+        for i in range(extra):
+            ids.append(cloud.api("POST", "/network/v2.0/ports", json={"port": {
+                "network_id": net, "name": f"scale-{i}",
+                "binding:host_id": host}}).json()["port"]["id"])
+        ns = f"nimbus-dp-{tag(cloud)}"
+
+        def loaded():
+            text = sh("ip", "netns", "exec", ns, "nft", "list", "table", "inet", "nimbus_sg",
+                      check=False).stdout
+            return text.count("\tchain egress_") == extra + 1
+        wait(f"the ruleset of {extra + 1} ports", loaded, 300, 1)
+        sg_effect(cloud, setup, runs, case="sg-scale", ports=extra + 1)
+    finally:
+        for pid in ids:
+            cloud.api("DELETE", f"/network/v2.0/ports/{pid}", expect=(204, 404))
+        cloud.api("DELETE", f"/network/v2.0/networks/{net}", expect=(204, 404, 409))
 
 
 # ---- DHCP --------------------------------------------------------------------
@@ -335,6 +370,7 @@ def main() -> None:
     p.add_argument("--guest-dir", type=Path, required=True)
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--restarts", type=int, default=5)
+    p.add_argument("--sg-scale-ports", type=int, default=1000)
     p.add_argument("--servers", type=int, default=5)
     p.add_argument("--ports-per-server", type=int, default=20)
     a = p.parse_args()
@@ -353,6 +389,10 @@ def main() -> None:
             sg_effect(cloud, setup, a.runs)
             log(f"port create -> DHCP lease x {a.runs}")
             dhcp_lease(cloud, a.runs, template["networks"][0]["uuid"])
+            if a.sg_scale_ports:
+                log(f"security group rule create -> effect with {a.sg_scale_ports} more ports "
+                    f"x {a.runs}")
+                sg_scale(cloud, setup, a.sg_scale_ports, a.runs)
             cloud.api("DELETE", "/network/v2.0/floatingips/" + setup["fip"]["id"])
             compute.delete_all(cloud, [setup["server"]])
             if a.servers:

@@ -63,6 +63,10 @@ def row(name, case, key, value, base_name, base, target_ms):
 
 row("security-group rule create (API answer) → traffic admitted", "sg", "effect_ms",
     med("sg", "effect_ms"), "POST round trip", med("sg", "post_ms"), 100)
+scale = next((r["ports"] for r in records if r["case"] == "sg-scale"), None)
+if scale:
+    row(f"the same with {scale:,} ports on the host", "sg-scale", "effect_ms",
+        med("sg-scale", "effect_ms"), "POST round trip", med("sg-scale", "post_ms"), 100)
 ports = next((r["ports"] for r in records if r["case"] == "apply-replace"), None)
 row(f"program {ports} ports' rules: render + replace the loaded ruleset", "apply-replace", "ms",
     (med("render", "ms") or 0) + med("apply-replace", "ms") if med("apply-replace", "ms") else None,
