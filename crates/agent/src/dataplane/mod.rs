@@ -12,6 +12,7 @@ pub mod leases;
 pub mod links;
 pub mod names;
 pub mod nft;
+pub mod nftdiff;
 pub mod router;
 pub mod secgroups;
 pub mod sgwatch;
