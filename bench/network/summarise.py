@@ -81,13 +81,18 @@ n_ports = restart[0]["ports"] if restart else 0
 row(f"agent restart → reconciled, {n_ports} ports", "restart", "reconciled_s",
     ms(med("restart", "reconciled_s")), "restart without servers",
     ms(med("restart-empty", "reconciled_s")), 1000)
+if med("apply-rule-delta", "ms") is not None:
+    row(f"{ports} ports: render + load a rule added to one group (100 ports)", "apply-rule-delta",
+        "ms", (med("render", "ms") or 0) + med("apply-rule-delta", "ms"),
+        "apply of an empty ruleset", med("apply-empty", "ms"), 2000)
 out.append("")
 out.append("Details (medians):")
 out.append(f"- rule → effect: from the POST being sent {fmt(med('sg', 'effect_from_post_ms'))}; "
            f"probe: a TCP connect every 2 ms from `nimbus-ext-<tag>` to the floating IP, the "
            f"effect is when the first attempt that succeeded was sent")
 out.append(f"- {ports} ports: render {fmt(med('render', 'ms'))}, first load "
-           f"{fmt(med('apply-first', 'ms'))}, replace {fmt(med('apply-replace', 'ms'))} "
+           f"{fmt(med('apply-first', 'ms'))}, replace {fmt(med('apply-replace', 'ms'))}, "
+           f"only the difference after a rule added {fmt(med('apply-rule-delta', 'ms'))} "
            f"(`ip netns exec … nft -f -`, one transaction, "
            f"{next((r['ruleset_lines'] for r in records if r['case'] == 'render'), 0):,} lines)")
 out.append(f"- DHCP: POST round trip {fmt(med('dhcp', 'post_ms'))}, lease after the API's answer "

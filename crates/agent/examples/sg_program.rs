@@ -11,13 +11,15 @@
 //! - `apply-first`: loading it into a namespace with no ruleset (a fresh dataplane);
 //! - `apply-replace`: loading it over the same ruleset (what the agent does on
 //!   every change: the text deletes and recreates both tables);
+//! - `apply-rule-delta`: a rule added to one group (100 of the 1,000 ports), loaded
+//!   as the agent loads a change: only the difference ([`nftdiff::incremental`]);
 //! - `apply-empty` (baseline): loading the ruleset of zero ports, i.e. the cost of
 //!   `ip netns exec` + `nft` + a transaction that holds nothing.
 //!
 //! Usage: sg_program [--ports 1000] [--groups 10] [--runs 5] [--dump FILE]
 //! (`--dump` also writes the rendered ruleset to FILE, for `nft -f` by hand.)
 
-use nimbus_agent::dataplane::{nft, secgroups};
+use nimbus_agent::dataplane::{nft, nftdiff, secgroups};
 use nimbus_network::types::{Port, SecurityGroupRule};
 use serde_json::json;
 use std::process::Command;
@@ -80,6 +82,18 @@ async fn bench(
         if run == 0 {
             check(netns, ports)?;
         }
+        // A rule added to one group (a tenth of the ports), loaded as the agent
+        // does it on a change: only the difference ([`nftdiff`]); then taken back.
+        let changed = secgroups::render(&all, &all, &with_rule(&rules));
+        let delta = nftdiff::incremental(&text, &changed).expect("render's own text");
+        let t = Instant::now();
+        nft::apply(netns, &delta).await?;
+        emit("apply-rule-delta", ports, t, &delta);
+        nft::apply(
+            netns,
+            &nftdiff::incremental(&changed, &text).expect("render's own text"),
+        )
+        .await?;
         let t = Instant::now();
         nft::apply(netns, &empty).await?;
         emit("apply-empty", 0, t, &empty);
@@ -93,6 +107,20 @@ fn emit(case: &str, ports: usize, started: Instant, text: &str) {
         json!({"case": case, "ports": ports, "ms": started.elapsed().as_secs_f64() * 1000.0,
                "ruleset_bytes": text.len(), "ruleset_lines": text.lines().count()})
     );
+}
+
+/// `rules` plus one more: tcp/9090 into the first group.
+fn with_rule(rules: &[SecurityGroupRule]) -> Vec<SecurityGroupRule> {
+    let mut r = serde_json::to_value(&rules[4]).expect("a rule");
+    r["id"] = json!("ffffffff-1111-4000-8000-000000000000");
+    r["protocol"] = json!("tcp");
+    r["port_range_min"] = json!(9090);
+    r["port_range_max"] = json!(9090);
+    r["remote_ip_prefix"] = json!(null);
+    r["remote_group_id"] = json!(null);
+    let mut out = rules.to_vec();
+    out.push(serde_json::from_value(r).expect("a valid rule"));
+    out
 }
 
 /// The kernel holds what was asked: one egress and one ingress chain per port.
