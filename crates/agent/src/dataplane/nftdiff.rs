@@ -17,45 +17,51 @@
 //! `None` (text it does not understand), when the load fails, on a fresh
 //! namespace, and every minute anyway.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 /// One `set`/`chain` block of a table: its kind, name and whole text (header
-/// line, body, closing `\t}`).
+/// line, body, closing `\t}`), borrowed from the ruleset text.
 #[derive(Debug, PartialEq)]
-struct Block {
+struct Block<'a> {
     kind: &'static str,
-    name: String,
-    text: String,
+    name: &'a str,
+    text: &'a str,
 }
 
 /// The blocks of each table (`family` → blocks in text order), or `None` when
 /// the text is not laid out the way `render` writes it.
-fn tables(text: &str) -> Option<BTreeMap<String, Vec<Block>>> {
-    let mut out: BTreeMap<String, Vec<Block>> = BTreeMap::new();
-    let mut family: Option<String> = None;
-    let mut block: Option<Block> = None;
-    for line in text.lines() {
-        if let Some(b) = block.as_mut() {
-            b.text.push_str(line);
-            b.text.push('\n');
+fn tables(text: &str) -> Option<BTreeMap<&str, Vec<Block<'_>>>> {
+    let mut out: BTreeMap<&str, Vec<Block>> = BTreeMap::new();
+    let mut family: Option<&str> = None;
+    // The block being read: kind, name, byte offset of its first line.
+    let mut block: Option<(&'static str, &str, usize)> = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        if let Some((kind, name, from)) = block {
             if line == "\t}" {
-                let done = block.take()?;
-                out.get_mut(family.as_ref()?)?.push(done);
+                out.get_mut(family?)?.push(Block {
+                    kind,
+                    name,
+                    text: &text[from..offset],
+                });
+                block = None;
             }
             continue;
         }
-        match &family {
+        match family {
             None => {
                 let words: Vec<&str> = line.split(' ').collect();
                 match words.as_slice() {
                     ["table", fam, _, "{"] => {
-                        family = Some(fam.to_string());
-                        out.entry(fam.to_string()).or_default();
+                        family = Some(fam);
+                        out.entry(fam).or_default();
                     }
                     // The delete/recreate preamble of a full load.
-                    ["table", _, _] | ["delete", "table", _, _] => {}
-                    [""] => {}
+                    ["table", _, _] | ["delete", "table", _, _] | [""] => {}
                     _ => return None,
                 }
             }
@@ -69,12 +75,7 @@ fn tables(text: &str) -> Option<BTreeMap<String, Vec<Block>>> {
                 } else {
                     return None;
                 };
-                let name = rest.strip_suffix(" {")?.to_string();
-                block = Some(Block {
-                    kind,
-                    name,
-                    text: format!("{line}\n"),
-                });
+                block = Some((kind, rest.strip_suffix(" {")?, start));
             }
         }
     }
@@ -92,22 +93,20 @@ pub fn incremental(old: &str, new: &str) -> Option<String> {
     }
     let mut out = String::new();
     for (family, blocks) in &new {
-        let before: BTreeMap<(&str, &str), &Block> = old[family]
-            .iter()
-            .map(|b| ((b.kind, b.name.as_str()), b))
-            .collect();
+        let before: BTreeMap<(&str, &str), &Block> =
+            old[family].iter().map(|b| ((b.kind, b.name), b)).collect();
         let declare = |out: &mut String, b: &Block| {
             let _ = write!(out, "table {family} {table} {{\n{}}}\n", b.text);
         };
         for kind in ["set", "chain"] {
             // New ones first, then the changed ones (which may refer to them).
             for b in blocks.iter().filter(|b| b.kind == kind) {
-                if !before.contains_key(&(b.kind, b.name.as_str())) {
+                if !before.contains_key(&(b.kind, b.name)) {
                     declare(&mut out, b);
                 }
             }
             for b in blocks.iter().filter(|b| b.kind == kind) {
-                match before.get(&(b.kind, b.name.as_str())) {
+                match before.get(&(b.kind, b.name)) {
                     Some(o) if o.text != b.text => {
                         let _ = writeln!(out, "flush {kind} {family} {table} {}", b.name);
                         declare(&mut out, b);
@@ -118,13 +117,14 @@ pub fn incremental(old: &str, new: &str) -> Option<String> {
         }
     }
     // What is gone, once nothing refers to it: chains, then sets.
+    let kept: BTreeSet<(&str, &str, &str)> = new
+        .iter()
+        .flat_map(|(f, blocks)| blocks.iter().map(move |b| (*f, b.kind, b.name)))
+        .collect();
     for kind in ["chain", "set"] {
         for (family, blocks) in &old {
             for b in blocks.iter().filter(|b| b.kind == kind) {
-                if !new[family]
-                    .iter()
-                    .any(|n| n.kind == kind && n.name == b.name)
-                {
+                if !kept.contains(&(*family, kind, b.name)) {
                     if kind == "chain" {
                         let _ = writeln!(out, "flush chain {family} {table} {}", b.name);
                     }

@@ -22,7 +22,7 @@ use super::names;
 use nimbus_network::ipam::Cidr;
 use nimbus_network::secgroups::{normalized_cidr, protocol_number};
 use nimbus_network::types::{Port, SecurityGroupRule};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
 /// The name of both tables.
@@ -240,10 +240,18 @@ pub fn address_sets(addrs: &[String]) -> (Vec<String>, Vec<String>) {
     let mut cidrs: Vec<Cidr> = addrs.iter().filter_map(|a| normalized_cidr(a)).collect();
     cidrs.sort_by_key(|c| (c.version, c.prefix, c.network));
     cidrs.dedup();
+    // Only a prefix shorter than a host address can contain another entry (equal
+    // host addresses are gone after the dedup), and there are few of them: testing
+    // against those alone keeps a remote group of thousands of ports linear.
+    let nets: Vec<Cidr> = cidrs
+        .iter()
+        .filter(|c| c.prefix < if c.version == 4 { 32 } else { 128 })
+        .copied()
+        .collect();
     let kept: Vec<Cidr> = cidrs
         .iter()
         .filter(|c| {
-            !cidrs
+            !nets
                 .iter()
                 .any(|o| o != *c && o.prefix <= c.prefix && o.contains(c.version, c.network))
         })
@@ -278,6 +286,14 @@ fn render_inet(
     rules: &BTreeMap<&str, Vec<&SecurityGroupRule>>,
     remote_groups: &BTreeSet<&str>,
 ) {
+    // Each rule's match once, not once per port of its group (keyed by address:
+    // `rules` holds references into one slice).
+    let matches: HashMap<*const SecurityGroupRule, Option<String>> = rules
+        .values()
+        .flatten()
+        .map(|r| (*r as *const SecurityGroupRule, rule_match(r)))
+        .collect();
+    let matched = |r: &SecurityGroupRule| matches[&(r as *const SecurityGroupRule)].as_deref();
     let _ = writeln!(out, "table inet {TABLE} {{");
     let _ = writeln!(
         out,
@@ -367,7 +383,7 @@ fn render_inet(
             "\t\tmeta nfproto ipv6 udp sport 546 udp dport 547 return"
         );
         for r in port_rules.iter().filter(|r| r.direction == "egress") {
-            if let Some(m) = rule_match(r) {
+            if let Some(m) = matched(r) {
                 let _ = writeln!(out, "\t\t{m} return");
             }
         }
@@ -383,7 +399,7 @@ fn render_inet(
             "\t\tmeta nfproto ipv6 icmpv6 type @{CONF_IN_ICMPV6} accept"
         );
         for r in port_rules.iter().filter(|r| r.direction == "ingress") {
-            if let Some(m) = rule_match(r) {
+            if let Some(m) = matched(r) {
                 let _ = writeln!(out, "\t\t{m} accept");
             }
         }
