@@ -103,10 +103,29 @@ def log_events(path: Path, offset: int) -> list[tuple[float, dict]]:
     return out
 
 
+def ruleset_blocks(text: str) -> list[str]:
+    """`nft list ruleset` as a sorted list of its chain and set blocks (each with its
+    table): the listing follows creation order, which loading only differences
+    changes, while a duplicate rule or chain still shows."""
+    blocks, table, cur = [], "", None
+    for line in text.splitlines():
+        if line.startswith("table "):
+            table = line
+        elif line.startswith("\tchain ") or line.startswith("\tset "):
+            cur = [table, line]
+        elif line == "\t}" and cur is not None:
+            blocks.append("\n".join(cur))
+            cur = None
+        elif cur is not None:
+            cur.append(line)
+    return sorted(blocks)
+
+
 def dataplane_state(cloud: Cloud) -> dict:
     ns = f"nimbus-dp-{tag(cloud)}"
     links = sh("ip", "-n", ns, "-o", "link", "show", check=False).stdout
-    ruleset = sh("ip", "netns", "exec", ns, "nft", "list", "ruleset", check=False).stdout
+    ruleset = ruleset_blocks(
+        sh("ip", "netns", "exec", ns, "nft", "list", "ruleset", check=False).stdout)
     pids = sorted(p.read_text().strip() for p in (cloud.data_dir / "dhcp").glob("*/dnsmasq.pid"))
     return {"taps": len(re.findall(r": ntap", links)), "ruleset": ruleset, "dnsmasq": pids}
 
@@ -178,7 +197,7 @@ def restart_loaded(cloud: Cloud, template: dict, servers: int, ports_per: int, r
                     f"{after['ruleset'] == before['ruleset']}, dnsmasq {after['dnsmasq']} vs "
                     f"{before['dnsmasq']}, statuses {statuses}")
             emit(case="restart", servers=servers, ports=expected, verified=ok,
-                 ruleset_lines=len(after["ruleset"].splitlines()),
+                 ruleset_lines=sum(b.count("\n") + 1 for b in after["ruleset"]),
                  **{k: round(v, 4) for k, v in t.items() if v is not None})
     finally:
         compute.delete_all(cloud, ids)
@@ -305,7 +324,14 @@ def sg_scale(cloud: Cloud, setup: dict, extra: int, runs: int) -> None:
                       check=False).stdout
             return text.count("\tchain egress_") == extra + 1
         wait(f"the ruleset of {extra + 1} ports", loaded, 300, 1)
+        offset = (cloud.data_dir / "nimbus.log").stat().st_size
         sg_effect(cloud, setup, runs, case="sg-scale", ports=extra + 1)
+        # The agent's own account of each load during those samples.
+        for _, f in log_events(cloud.data_dir / "nimbus.log", offset):
+            if f.get("message") == "security group ruleset applied" and "diff_ms" in f:
+                emit(case="sg-scale-agent", ports=extra + 1, incremental=f.get("incremental"),
+                     **{k: round(f[k], 2) for k in
+                        ("store_and_render_ms", "diff_ms", "load_ms")})
     finally:
         for pid in ids:
             cloud.api("DELETE", f"/network/v2.0/ports/{pid}", expect=(204, 404))

@@ -98,6 +98,13 @@ out.append(f"- {ports} ports: render {fmt(med('render', 'ms'))}, first load "
 out.append(f"- DHCP: POST round trip {fmt(med('dhcp', 'post_ms'))}, lease after the API's answer "
            f"{fmt(med('dhcp', 'lease_after_answer_ms'))}; client: DISCOVER every 5 ms, then "
            f"REQUEST → ACK")
+agent = [r for r in records if r["case"] == "sg-scale-agent" and r.get("incremental")]
+if agent:
+    out.append(f"- with {agent[0]['ports']:,} ports, the agent's loads during those samples "
+               f"({len(agent)} incremental): store read + render "
+               f"{fmt(statistics.median(r['store_and_render_ms'] for r in agent))}, difference "
+               f"{fmt(statistics.median(r['diff_ms'] for r in agent))}, `nft -f` of it "
+               f"{fmt(statistics.median(r['load_ms'] for r in agent))}")
 if restart:
     out.append(f"- restart with {restart[0]['servers']} servers × {n_ports // restart[0]['servers']} "
                f"ports: `/healthz` answers at {fmt(ms(med('restart', 'healthy_s')))}, first agent pass done at "

@@ -11,6 +11,7 @@
 //! - `apply-first`: loading it into a namespace with no ruleset (a fresh dataplane);
 //! - `apply-replace`: loading it over the same ruleset (what the agent does on
 //!   every change: the text deletes and recreates both tables);
+//! - `diff`: computing that difference ([`nftdiff::incremental`] of two texts);
 //! - `apply-rule-delta`: a rule added to one group (100 of the 1,000 ports), loaded
 //!   as the agent loads a change: only the difference ([`nftdiff::incremental`]);
 //! - `apply-empty` (baseline): loading the ruleset of zero ports, i.e. the cost of
@@ -85,7 +86,9 @@ async fn bench(
         // A rule added to one group (a tenth of the ports), loaded as the agent
         // does it on a change: only the difference ([`nftdiff`]); then taken back.
         let changed = secgroups::render(&all, &all, &with_rule(&rules));
+        let t = Instant::now();
         let delta = nftdiff::incremental(&text, &changed).expect("render's own text");
+        emit("diff", ports, t, &delta);
         let t = Instant::now();
         nft::apply(netns, &delta).await?;
         emit("apply-rule-delta", ports, t, &delta);
