@@ -14,8 +14,8 @@
 //! - `diff`: computing that difference ([`nftdiff::incremental`] of two texts);
 //! - `apply-rule-delta`: a rule added to one group (100 of the 1,000 ports), loaded
 //!   as the agent loads a change: only the difference ([`nftdiff::incremental`]);
-//! - `apply-empty` (baseline): loading the ruleset of zero ports, i.e. the cost of
-//!   `ip netns exec` + `nft` + a transaction that holds nothing.
+//! - `apply-empty` (baseline): loading the ruleset of zero ports over itself, i.e.
+//!   the cost of `ip netns exec` + `nft` + a transaction that holds nothing.
 //!
 //! Usage: sg_program [--ports 1000] [--groups 10] [--runs 5] [--dump FILE]
 //! (`--dump` also writes the rendered ruleset to FILE, for `nft -f` by hand.)
@@ -97,6 +97,8 @@ async fn bench(
             &nftdiff::incremental(&changed, &text).expect("render's own text"),
         )
         .await?;
+        // Away from the 1,000 ports first: the baseline replaces empty by empty.
+        nft::apply(netns, &empty).await?;
         let t = Instant::now();
         nft::apply(netns, &empty).await?;
         emit("apply-empty", 0, t, &empty);
