@@ -48,7 +48,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Cloud:
-    def __init__(self, binary: Path, root: Path, name: str, *extra: str):
+    def __init__(self, binary: Path, root: Path, name: str, *extra: str, log: str = "warn"):
         self.binary = binary
         self.data_dir = root / name
         self.data_dir.mkdir(parents=True)
@@ -57,22 +57,14 @@ class Cloud:
         self.port = sock.getsockname()[1]
         sock.close()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, NIMBUS_ADMIN_PASSWORD=ADMIN_PASSWORD, NIMBUS_LOG="warn")
-        self.log = open(self.data_dir / "nimbus.log", "wb")
-        self.proc = subprocess.Popen(
-            [str(binary), "serve", "--data-dir", str(self.data_dir), "--listen",
-             f"127.0.0.1:{self.port}", *extra],
-            stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL, env=env,
-            start_new_session=True)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError(f"{name}: nimbus did not start")
+        self.env = dict(os.environ, NIMBUS_ADMIN_PASSWORD=ADMIN_PASSWORD, NIMBUS_LOG=log)
+        self.args = [str(binary), "serve", "--data-dir", str(self.data_dir), "--listen",
+                     f"127.0.0.1:{self.port}", *extra]
+        self.log = open(self.data_dir / "nimbus.log", "ab")
+        self.launch()
+        self.login()
+
+    def login(self) -> None:
         self.session = requests.Session()
         body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
             "name": "admin", "domain": {"id": "default"}, "password": ADMIN_PASSWORD}}},
@@ -83,13 +75,28 @@ class Cloud:
         self.session.headers.update({"X-Auth-Token": resp.headers["X-Subject-Token"],
                                      "OpenStack-API-Version": "compute 2.79"})
 
+    def launch(self) -> None:
+        """Starts `nimbus serve` (again, after a stop) and waits for /healthz."""
+        self.proc = subprocess.Popen(
+            self.args, stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
+            env=self.env, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.data_dir.name}: nimbus did not start")
+
     def api(self, method: str, path: str, expect=(200, 201, 202, 204), **kw):
         resp = self.session.request(method, self.url + path, timeout=60, **kw)
         if resp.status_code not in expect:
             raise RuntimeError(f"{method} {path}: {resp.status_code} {resp.text[:300]}")
         return resp
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stops `nimbus serve` only: guests and dnsmasq keep running."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -97,6 +104,9 @@ class Cloud:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+
+    def stop(self) -> None:
+        self.halt()
         subprocess.run([str(self.binary), "teardown", "--data-dir", str(self.data_dir)],
                        capture_output=True, timeout=120)
 

@@ -74,9 +74,23 @@ pub async fn run(mut config: AgentConfig, store: Store, images: Arc<Images>) -> 
         ctx.dataplane.netns().to_string(),
     )));
     let mut workers: HashMap<String, Worker> = HashMap::new();
+    // The first pass after a start is the restart reconciliation (DHCP, routers,
+    // stale links); its duration is logged so that it can be measured
+    // (bench/network). Workers and the security-group task log their own first
+    // round at debug.
+    let mut first_pass = Some(std::time::Instant::now());
     loop {
-        if let Err(e) = pass(&ctx, &mut workers).await {
+        let result = pass(&ctx, &mut workers).await;
+        if let Err(e) = &result {
             tracing::warn!("agent pass: {e:#}");
+        }
+        if let Some(started) = first_pass.take() {
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                servers = workers.len(),
+                ok = result.is_ok(),
+                "first agent pass done"
+            );
         }
         tokio::select! {
             _ = wake.notified() => {}

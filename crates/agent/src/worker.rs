@@ -55,8 +55,14 @@ enum Next {
 
 /// The worker loop of `server_id`; ends when the server is gone.
 pub async fn run(ctx: Arc<Ctx>, server_id: String, wake: Arc<Notify>) {
+    let mut first = true;
     loop {
-        match reconcile(&ctx, &server_id).await {
+        let result = reconcile(&ctx, &server_id).await;
+        if std::mem::take(&mut first) {
+            // After an agent restart: the moment this guest is adopted (bench/network).
+            tracing::debug!(server = %server_id, ok = result.is_ok(), "first reconcile of the server done");
+        }
+        match result {
             Ok(Next::Done) => return,
             Ok(Next::Continue) => {}
             Err(e) => tracing::warn!(server = %server_id, "reconcile: {e:#}"),

@@ -2,6 +2,7 @@
 //! veth pair, carrying the DHCP port's MAC and addresses, and dnsmasq in it
 //! serving static leases (one `mac,ip,hostname` line per server port).
 
+use super::leases;
 use super::links;
 use super::names;
 use crate::cmd::run;
@@ -236,9 +237,22 @@ pub async fn ensure(
     let config_changed = previous.is_some_and(|p| {
         p.ranges != spec.ranges || p.router != spec.router || p.dns != spec.dns || p.mtu != spec.mtu
     });
+    // Leases of ports that are gone (or of an address now another port's) only
+    // leave dnsmasq with a restart over a cleaned lease file (see [`leases`]).
+    let leases_path = dir.join("leases");
+    let stale = leases::without_stale(
+        &tokio::fs::read_to_string(&leases_path)
+            .await
+            .unwrap_or_default(),
+        &spec.hosts,
+    )
+    .is_some();
     match running(data_dir, &spec.network_id) {
         Some(pid)
-            if config_changed || !netns_there || !runs_with(pid, &dnsmasq_args(spec, &dir)) =>
+            if stale
+                || config_changed
+                || !netns_there
+                || !runs_with(pid, &dnsmasq_args(spec, &dir)) =>
         {
             proc::terminate(
                 pid,
@@ -246,6 +260,7 @@ pub async fn ensure(
                 Duration::from_secs(5),
             )
             .await;
+            drop_stale_leases(&leases_path, &spec.hosts).await?;
             start(spec, &dir).await?;
         }
         Some(pid) => {
@@ -254,7 +269,23 @@ pub async fn ensure(
                 proc::signal(pid, libc::SIGHUP);
             }
         }
-        None => start(spec, &dir).await?,
+        None => {
+            drop_stale_leases(&leases_path, &spec.hosts).await?;
+            start(spec, &dir).await?
+        }
+    }
+    Ok(())
+}
+
+/// Rewrites the lease file (dnsmasq stopped) without the leases `hosts` does not
+/// stand behind.
+async fn drop_stale_leases(path: &Path, hosts: &str) -> anyhow::Result<()> {
+    let current = tokio::fs::read_to_string(path).await.unwrap_or_default();
+    if let Some(kept) = leases::without_stale(&current, hosts) {
+        tracing::info!(leases = %path.display(), "dropping leases of ports that are gone");
+        let tmp = path.with_extension("tmp");
+        tokio::fs::write(&tmp, kept).await?;
+        tokio::fs::rename(&tmp, path).await?;
     }
     Ok(())
 }

@@ -8,9 +8,11 @@
 
 pub mod dhcp;
 pub mod l3;
+pub mod leases;
 pub mod links;
 pub mod names;
 pub mod nft;
+pub mod nftdiff;
 pub mod router;
 pub mod secgroups;
 pub mod sgwatch;

@@ -22,13 +22,19 @@ use super::names;
 use nimbus_network::ipam::Cidr;
 use nimbus_network::secgroups::{normalized_cidr, protocol_number};
 use nimbus_network::types::{Port, SecurityGroupRule};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
 /// The name of both tables.
 pub const TABLE: &str = "nimbus_sg";
 /// Mark of traffic from the DHCP namespaces' veths (trusted).
 const TRUSTED: u32 = 0xffff;
+/// Named set of the bridge table: the ICMPv6 types a guest sends from `::`.
+const DAD_ICMPV6: &str = "dad_icmpv6";
+/// Named sets of the inet table: the ICMPv6 types of address configuration that
+/// pass whatever the groups say, outgoing and incoming.
+const CONF_OUT_ICMPV6: &str = "conf_out_icmpv6";
+const CONF_IN_ICMPV6: &str = "conf_in_icmpv6";
 
 /// The ruleset for the ports whose taps live here (`local`), given every port of
 /// the cloud (`all`, for remote-group membership) and every rule. Deterministic:
@@ -85,6 +91,10 @@ fn render_bridge(out: &mut String, filtered: &[(u32, &Port)]) {
     let _ = writeln!(out, "table bridge {TABLE} {{");
     let _ = writeln!(
         out,
+        "\tset {DAD_ICMPV6} {{\n\t\ttype icmpv6_type;\n\t\telements = {{ nd-neighbor-solicit, mld2-listener-report }}\n\t}}"
+    );
+    let _ = writeln!(
+        out,
         "\tchain prerouting {{\n\t\ttype filter hook prerouting priority -200; policy accept;"
     );
     let _ = writeln!(out, "\t\tiifname \"nvd*\" meta mark set {TRUSTED:#x}");
@@ -135,6 +145,13 @@ fn vmap(filtered: &[(u32, &Port)], prefix: &str) -> String {
 /// address pairs), its addresses (fixed IPs, pairs, link-local IPv6), DHCP client
 /// traffic before it has an address; never DHCP server replies or router
 /// advertisements from a guest.
+///
+/// Written without per-port anonymous sets where it can be: the kernel makes a set
+/// object for each `{ … }`, and with thousands of ports those objects were most of
+/// the cost of loading the ruleset (bench/network). A single value is a plain
+/// comparison; an always-allowed value of the last check for its frame type
+/// (0.0.0.0 for ARP, fe80::/10 for IPv6) is a `return` before it; the constant
+/// ICMPv6 types are the table's named set [`DAD_ICMPV6`].
 fn spoofing(p: &Port) -> Vec<String> {
     let mut macs: BTreeSet<String> = BTreeSet::new();
     macs.extend(mac(&p.mac_address));
@@ -150,18 +167,23 @@ fn spoofing(p: &Port) -> Vec<String> {
         lines.push("drop".to_string());
         return lines;
     }
-    let macs = macs.into_iter().collect::<Vec<_>>().join(", ");
-    lines.push(format!("ether saddr != {{ {macs} }} drop"));
+    let macs: Vec<String> = macs.into_iter().collect();
+    lines.push(format!("ether saddr != {} drop", one_or_set(&macs)));
     lines.push(format!(
-        "ether type arp arp saddr ether != {{ {macs} }} drop"
+        "ether type arp arp saddr ether != {} drop",
+        one_or_set(&macs)
     ));
-    let arp_ips = std::iter::once("0.0.0.0".to_string())
-        .chain(v4.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(", ");
-    lines.push(format!(
-        "ether type arp arp saddr ip != {{ {arp_ips} }} drop"
-    ));
+    // Nothing below looks at ARP: a probe from 0.0.0.0 (address conflict
+    // detection) may leave the chain here.
+    lines.push("ether type arp arp saddr ip 0.0.0.0 return".into());
+    if v4.is_empty() {
+        lines.push("ether type arp drop".into());
+    } else {
+        lines.push(format!(
+            "ether type arp arp saddr ip != {} drop",
+            one_or_set(&v4)
+        ));
+    }
     lines.push(
         "ether type ip ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept"
             .into(),
@@ -171,25 +193,35 @@ fn spoofing(p: &Port) -> Vec<String> {
         lines.push("ether type ip drop".into());
     } else {
         lines.push(format!(
-            "ether type ip ip saddr != {{ {} }} drop",
-            v4.join(", ")
+            "ether type ip ip saddr != {} drop",
+            one_or_set(&v4)
         ));
     }
     lines.push("ether type ip6 icmpv6 type nd-router-advert drop".into());
     lines.push("ether type ip6 udp sport 547 udp dport 546 drop".into());
     // Duplicate address detection comes from the unspecified address.
-    lines.push(
-        "ether type ip6 ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } accept"
-            .into(),
-    );
-    let v6_allowed = std::iter::once("fe80::/10".to_string())
-        .chain(v6.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(", ");
     lines.push(format!(
-        "ether type ip6 ip6 saddr != {{ {v6_allowed} }} drop"
+        "ether type ip6 ip6 saddr :: icmpv6 type @{DAD_ICMPV6} accept"
     ));
+    // The last IPv6 check: link-local sources leave the chain before it.
+    lines.push("ether type ip6 ip6 saddr fe80::/10 return".into());
+    if v6.is_empty() {
+        lines.push("ether type ip6 drop".into());
+    } else {
+        lines.push(format!(
+            "ether type ip6 ip6 saddr != {} drop",
+            one_or_set(&v6)
+        ));
+    }
     lines
+}
+
+/// `value` alone, or `{ a, b, … }` (an anonymous set) for several.
+fn one_or_set(values: &[String]) -> String {
+    match values {
+        [one] => one.clone(),
+        _ => format!("{{ {} }}", values.join(", ")),
+    }
 }
 
 /// A MAC in nft's lower-case form, if `s` is one.
@@ -209,10 +241,18 @@ pub fn address_sets(addrs: &[String]) -> (Vec<String>, Vec<String>) {
     let mut cidrs: Vec<Cidr> = addrs.iter().filter_map(|a| normalized_cidr(a)).collect();
     cidrs.sort_by_key(|c| (c.version, c.prefix, c.network));
     cidrs.dedup();
+    // Only a prefix shorter than a host address can contain another entry (equal
+    // host addresses are gone after the dedup), and there are few of them: testing
+    // against those alone keeps a remote group of thousands of ports linear.
+    let nets: Vec<Cidr> = cidrs
+        .iter()
+        .filter(|c| c.prefix < if c.version == 4 { 32 } else { 128 })
+        .copied()
+        .collect();
     let kept: Vec<Cidr> = cidrs
         .iter()
         .filter(|c| {
-            !cidrs
+            !nets
                 .iter()
                 .any(|o| o != *c && o.prefix <= c.prefix && o.contains(c.version, c.network))
         })
@@ -282,7 +322,23 @@ fn render_inet(
     rules: &BTreeMap<&str, Vec<&SecurityGroupRule>>,
     remote_groups: &BTreeSet<&str>,
 ) {
+    // Each rule's match once, not once per port of its group (keyed by address:
+    // `rules` holds references into one slice).
+    let matches: HashMap<*const SecurityGroupRule, Option<String>> = rules
+        .values()
+        .flatten()
+        .map(|r| (*r as *const SecurityGroupRule, rule_match(r)))
+        .collect();
+    let matched = |r: &SecurityGroupRule| matches[&(r as *const SecurityGroupRule)].as_deref();
     let _ = writeln!(out, "table inet {TABLE} {{");
+    let _ = writeln!(
+        out,
+        "\tset {CONF_OUT_ICMPV6} {{\n\t\ttype icmpv6_type;\n\t\telements = {{ nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report }}\n\t}}"
+    );
+    let _ = writeln!(
+        out,
+        "\tset {CONF_IN_ICMPV6} {{\n\t\ttype icmpv6_type;\n\t\telements = {{ nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert }}\n\t}}"
+    );
     for g in remote_groups {
         // Neutron counts the allowed address pairs of a member as its addresses too.
         let addrs: Vec<String> = all
@@ -356,14 +412,14 @@ fn render_inet(
         );
         let _ = writeln!(
             out,
-            "\t\tmeta nfproto ipv6 icmpv6 type {{ nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report }} return"
+            "\t\tmeta nfproto ipv6 icmpv6 type @{CONF_OUT_ICMPV6} return"
         );
         let _ = writeln!(
             out,
             "\t\tmeta nfproto ipv6 udp sport 546 udp dport 547 return"
         );
         for r in port_rules.iter().filter(|r| r.direction == "egress") {
-            if let Some(m) = rule_match(r) {
+            if let Some(m) = matched(r) {
                 let _ = writeln!(out, "\t\t{m} return");
             }
         }
@@ -376,10 +432,10 @@ fn render_inet(
         );
         let _ = writeln!(
             out,
-            "\t\tmeta nfproto ipv6 icmpv6 type {{ nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert }} accept"
+            "\t\tmeta nfproto ipv6 icmpv6 type @{CONF_IN_ICMPV6} accept"
         );
         for r in port_rules.iter().filter(|r| r.direction == "ingress") {
-            if let Some(m) = rule_match(r) {
+            if let Some(m) = matched(r) {
                 let _ = writeln!(out, "\t\t{m} accept");
             }
         }
