@@ -44,7 +44,7 @@ dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
 load = os.getloadavg()[0]
 out = [f"## Network dataplane ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
        f"Command: `{command}` · nimbus rev {rev}{' (+ uncommitted changes)' if dirty else ''}, "
-       f"debug build · load average at the end: {load:.1f} on {os.cpu_count()} cores", "",
+       f"{os.environ.get('PROFILE', 'dev')} build · load average at the end: {load:.1f} on {os.cpu_count()} cores", "",
        "| measurement | samples | median | baseline (same run) | ratio | target | met |",
        "|---|---:|---:|---|---:|---|---|"]
 
