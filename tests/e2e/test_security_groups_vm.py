@@ -90,7 +90,11 @@ def test_security_groups_between_guests(vm_cloud, tmp_path):
         assert _fetch(vm_cloud, a, key, b_ip, 9090) == "hello-from-b", "a member is admitted"
         a_id = cli.json("server", "show", a)["id"]
         a_port = cli.json("port", "list", "--device-id", a_id)[0]["ID"]
-        cli.run("port", "set", "--no-security-group", "--security-group", "default", a_port)
+        # By id: an admin sees every project's `default` group, so the name is ambiguous.
+        project = cli.json("token", "issue")["project_id"]
+        default = next(g["ID"] for g in cli.json("security", "group", "list", "--project",
+                                                   project) if g["Name"] == "default")
+        cli.run("port", "set", "--no-security-group", "--security-group", default, a_port)
         time.sleep(0.5)
         assert _fetch(vm_cloud, a, key, b_ip, 9090) is None, "a non-member is refused"
         assert (_banner(vm_cloud, a, key, b_ip) or "").startswith("SSH-"), "22 stays open"
