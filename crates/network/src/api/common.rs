@@ -211,4 +211,4 @@ pub fn given_project(obj: &Map<String, Value>) -> NResult<Option<String>> {
     Ok(p.or(t))
 }
 
-pub use super::list::{list, one, select_fields};
+pub use super::list::{list, one, select_fields, visible};

@@ -88,14 +88,7 @@ pub async fn index(
     url: PublicUrl,
     q: Query,
 ) -> NResult<Json<Value>> {
-    let items: Vec<Value> = net
-        .store
-        .list::<FloatingIp>(None)
-        .await?
-        .into_iter()
-        .filter(|f| access::sees(&caller, &f.value.project_id, false))
-        .map(|f| view(&f.value, f.revision))
-        .collect();
+    let items = visible(&net.store, &caller, |f: &FloatingIp| &f.project_id, view).await?;
     Ok(Json(list("floatingips", items, &q, &url)?))
 }
 

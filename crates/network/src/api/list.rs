@@ -6,9 +6,11 @@
 
 use super::common::PREFIX;
 use crate::error::{Fault, NResult};
+use nimbus_api::auth::Principal;
 pub use nimbus_api::links::encode;
 use nimbus_api::links::PublicUrl;
 use nimbus_api::query::{parse_bool, Query};
+use nimbus_store::{Resource, Store};
 use serde_json::{json, Value};
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
@@ -160,6 +162,23 @@ fn compare(a: &Value, b: &Value) -> Ordering {
         (_, Value::Null) => Ordering::Greater,
         _ => a.to_string().cmp(&b.to_string()),
     }
+}
+
+/// The views of every `T` of a project the caller sees (its own; all for an
+/// admin): what [`list`] then filters, sorts and pages.
+pub async fn visible<T: Resource>(
+    store: &Store,
+    caller: &Principal,
+    project: impl Fn(&T) -> &str,
+    mut view: impl FnMut(&T, i64) -> Value,
+) -> NResult<Vec<Value>> {
+    Ok(store
+        .list::<T>(None)
+        .await?
+        .into_iter()
+        .filter(|o| crate::access::sees(caller, project(&o.value), false))
+        .map(|o| view(&o.value, o.revision))
+        .collect())
 }
 
 /// Filters, sorts, pages and projects the full views of what the caller sees,

@@ -59,14 +59,7 @@ pub async fn index(
     url: PublicUrl,
     q: Query,
 ) -> NResult<Json<Value>> {
-    let items: Vec<Value> = net
-        .store
-        .list::<Port>(None)
-        .await?
-        .into_iter()
-        .filter(|p| access::sees(&caller, &p.value.project_id, false))
-        .map(|p| views::port(&p.value, p.revision))
-        .collect();
+    let items = visible(&net.store, &caller, |p: &Port| &p.project_id, views::port).await?;
     Ok(Json(list("ports", items, &q, &url)?))
 }
 

@@ -65,14 +65,7 @@ pub async fn index(
     url: PublicUrl,
     q: Query,
 ) -> NResult<Json<Value>> {
-    let items: Vec<Value> = net
-        .store
-        .list::<RbacPolicy>(None)
-        .await?
-        .into_iter()
-        .filter(|p| access::sees(&caller, &p.value.project_id, false))
-        .map(|p| view(&p.value, p.revision))
-        .collect();
+    let items = visible(&net.store, &caller, |p: &RbacPolicy| &p.project_id, view).await?;
     Ok(Json(list("rbac_policies", items, &q, &url)?))
 }
 

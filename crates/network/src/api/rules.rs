@@ -47,20 +47,19 @@ pub async fn index(
         .into_iter()
         .map(|g| (g.value.id.clone(), g.value.name == DEFAULT_NAME))
         .collect();
-    let items: Vec<Value> = net
-        .store
-        .list::<SecurityGroupRule>(None)
-        .await?
-        .into_iter()
-        .filter(|r| access::sees(&caller, &r.value.project_id, false))
-        .map(|r| {
+    let items = visible(
+        &net.store,
+        &caller,
+        |r: &SecurityGroupRule| &r.project_id,
+        |r, revision| {
             let in_default = default_groups
-                .get(&r.value.security_group_id)
+                .get(&r.security_group_id)
                 .copied()
                 .unwrap_or(false);
-            views::rule(&r.value, r.revision, in_default)
-        })
-        .collect();
+            views::rule(r, revision, in_default)
+        },
+    )
+    .await?;
     Ok(Json(list("security_group_rules", items, &q, &url)?))
 }
 

@@ -7,7 +7,7 @@
 
 use super::common::*;
 use super::views;
-use crate::access::{self, authorize_on};
+use crate::access::authorize_on;
 use crate::error::{Fault, Kind, NResult};
 use crate::secgroups::{self, DEFAULT_NAME};
 use crate::types::{Port, SecurityGroup, SecurityGroupRule};
@@ -82,18 +82,17 @@ pub async fn index(
             .or_default()
             .push((r.value, r.revision));
     }
-    let items: Vec<Value> = net
-        .store
-        .list::<SecurityGroup>(None)
-        .await?
-        .into_iter()
-        .filter(|g| access::sees(&caller, &g.value.project_id, false))
-        .map(|g| {
-            let mut rs = rules.remove(&g.value.id).unwrap_or_default();
+    let items = visible(
+        &net.store,
+        &caller,
+        |g: &SecurityGroup| &g.project_id,
+        |g, revision| {
+            let mut rs = rules.remove(&g.id).unwrap_or_default();
             rs.sort_by(|a, b| (a.0.created_at, &a.0.id).cmp(&(b.0.created_at, &b.0.id)));
-            views::security_group(&g.value, g.revision, &rs)
-        })
-        .collect();
+            views::security_group(g, revision, &rs)
+        },
+    )
+    .await?;
     Ok(Json(list("security_groups", items, &q, &url)?))
 }
 
