@@ -189,7 +189,8 @@ pub fn plan(
         }
         let internal_cidrs: Vec<String> = interfaces
             .iter()
-            .flat_map(|l| &ports.iter().find(|p| p.id == l.port_id).unwrap().fixed_ips)
+            .filter_map(|l| port_by.get(l.port_id.as_str()))
+            .flat_map(|p| &p.fixed_ips)
             .filter_map(|f| subnet_by.get(f.subnet_id.as_str()))
             .filter(|s| s.ip_version == 4)
             .map(|s| s.cidr.clone())
