@@ -159,3 +159,11 @@ pub async fn project_default(store: &Store, caller: &Principal) -> ApiResult<Opt
         .await?
         .map(|d| d.value.volume_type_id))
 }
+
+/// The type a request names (an id, a name, or `default`: the caller's project
+/// default, else the cloud's), as the caller may see it.
+pub async fn requested_type(store: &Store, caller: &Principal, key: &str) -> ApiResult<VolumeType> {
+    let types = all_types(store).await?;
+    let own_default = project_default(store, caller).await?;
+    find_type(&types, caller, key, own_default.as_deref()).cloned()
+}

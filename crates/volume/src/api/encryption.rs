@@ -4,7 +4,7 @@
 //! `aes-xts-plain64` with 256- or 512-bit keys, control location `front-end`; a
 //! type whose volumes exist cannot change its encryption.
 
-use super::access::{self, all_types, find_type};
+use super::access;
 use super::common::{param, wrapped, Params};
 use super::views;
 use crate::types::{Encryption, Volume, VolumeType};
@@ -33,14 +33,7 @@ pub async fn show(
     Path(p): Path<Params>,
 ) -> ApiResult<Json<Value>> {
     check(&caller, "volume:types:encryption:get")?;
-    let types = all_types(&svc.store).await?;
-    let own_default = access::project_default(&svc.store, &caller).await?;
-    let t = find_type(
-        &types,
-        &caller,
-        param(&p, "type_id")?,
-        own_default.as_deref(),
-    )?;
+    let t = &access::requested_type(&svc.store, &caller, param(&p, "type_id")?).await?;
     Ok(Json(views::encryption(t)))
 }
 

@@ -3,7 +3,7 @@
 //! filters) and create, update and delete them and their `extra_specs`. A type's
 //! encryption has its own routes ([`super::encryption`]).
 
-use super::access::{self, all_types, find_type};
+use super::access::{self, all_types};
 use super::common::{self, opt_bool, opt_string, param, wrapped, Params};
 use super::views;
 use crate::types::{Volume, VolumeType};
@@ -56,14 +56,7 @@ pub async fn show(
     Path(p): Path<Params>,
 ) -> ApiResult<Json<Value>> {
     check(&caller, "volume:types:show")?;
-    let types = all_types(&svc.store).await?;
-    let own_default = access::project_default(&svc.store, &caller).await?;
-    let t = find_type(
-        &types,
-        &caller,
-        param(&p, "type_id")?,
-        own_default.as_deref(),
-    )?;
+    let t = &access::requested_type(&svc.store, &caller, param(&p, "type_id")?).await?;
     Ok(Json(
         json!({"volume_type": views::volume_type(t, caller.is_cloud_admin())}),
     ))
@@ -208,14 +201,7 @@ pub async fn extra_specs(
     Path(p): Path<Params>,
 ) -> ApiResult<Json<Value>> {
     check(&caller, "volume:types:extra_specs:index")?;
-    let types = all_types(&svc.store).await?;
-    let own_default = access::project_default(&svc.store, &caller).await?;
-    let t = find_type(
-        &types,
-        &caller,
-        param(&p, "type_id")?,
-        own_default.as_deref(),
-    )?;
+    let t = &access::requested_type(&svc.store, &caller, param(&p, "type_id")?).await?;
     Ok(Json(json!({"extra_specs": t.extra_specs})))
 }
 
