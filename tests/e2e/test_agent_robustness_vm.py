@@ -14,23 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from host_state import cloud_tag, namespaces
 from nimbus_e2e import NimbusServer, unique
-from test_routers_fip_vm import _ext_netns, _ssh_fip, _ssh_group
+from test_routers_fip_vm import _ssh_fip, _ssh_group
 from test_servers_vm import BOOT_TIMEOUT, _keypair, _wait
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("NIMBUS_E2E_VM") == "0", reason="NIMBUS_E2E_VM=0: VM tests disabled"
 )
-
-
-def _tag(cloud: NimbusServer) -> str:
-    # nimbus-ext-<tag>: every namespace of a cloud carries the same tag.
-    return _ext_netns(cloud).removeprefix("nimbus-ext-")
-
-
-def _netns() -> set[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
 def _sh(*args: str) -> str:
@@ -61,7 +52,7 @@ def test_dataplane_heals_and_a_restart_keeps_connections(start_server, tmp_path)
     cli = cloud.admin_cli()
     key_name, key = _keypair(cli, tmp_path)
     group = _ssh_group(cli)
-    tag = _tag(cloud)
+    tag = cloud_tag(cloud.data_dir)
     dataplane = f"nimbus-dp-{tag}"
     name = unique("robust")
     cli.run("server", "create", "--flavor", "nimbus.tiny", "--image", "nimbus-guest",
@@ -82,9 +73,9 @@ def test_dataplane_heals_and_a_restart_keeps_connections(start_server, tmp_path)
     # A deleted router namespace is recreated, NAT and all.
     router_id = cli.json("router", "show", "router")["id"]
     router_ns = f"nimbus-r-{tag}-{router_id.replace('-', '')[:8]}"
-    assert router_ns in _netns()
+    assert router_ns in namespaces(cloud.data_dir)
     subprocess.run(["ip", "netns", "delete", router_ns], check=True)
-    _wait(lambda: router_ns in _netns(), 30, f"{router_ns} recreated")
+    _wait(lambda: router_ns in namespaces(cloud.data_dir), 30, f"{router_ns} recreated")
     assert _ssh_fip(cloud, key, fip, "hostname", timeout=60).strip() == name
 
     # An SSH session through the floating IP outlives a restart of the control plane
@@ -125,11 +116,12 @@ def test_dataplane_heals_and_a_restart_keeps_connections(start_server, tmp_path)
     nid = cli.json("network", "show", net)["id"]
     ns = f"nimbus-r-{tag}-{rid.replace('-', '')[:8]}"
     bridge = f"nbr-{nid.replace('-', '')[:11]}"
-    _wait(lambda: ns in _netns() and bridge in _links(dataplane), 30, f"{ns} and {bridge}")
+    _wait(lambda: ns in namespaces(cloud.data_dir) and bridge in _links(dataplane), 30,
+          f"{ns} and {bridge}")
     cli.run("router", "remove", "subnet", router, f"{net}-sub")
     cli.run("router", "delete", router)
     cli.run("network", "delete", net)
-    _wait(lambda: ns not in _netns() and bridge not in _links(dataplane), 30,
+    _wait(lambda: ns not in namespaces(cloud.data_dir) and bridge not in _links(dataplane), 30,
           f"{ns} and {bridge} removed")
     assert _links(dataplane) == links_without
 

@@ -7,7 +7,6 @@ interface is refused at start."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from host_state import cloud_tag, namespaces
 from nimbus_e2e import BIN, free_port, unique
 from test_routers_fip_vm import _ssh_group
 from test_servers_vm import BOOT_TIMEOUT, _keypair, _wait
@@ -26,11 +26,6 @@ pytestmark = pytest.mark.skipif(
 
 def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
-def _netns() -> set[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
 def test_a_missing_interface_is_refused_at_start(tmp_path):
@@ -55,7 +50,7 @@ def test_floating_ip_through_a_host_interface(start_server, tmp_path):
         _ip("-n", upstream, "link", "set", "lo", "up")
 
         cloud = start_server("uplink", "--external-interface", host_end, guest=True)
-        tag = hashlib.sha256(str(cloud.data_dir.resolve()).encode()).hexdigest()[:8]
+        tag = cloud_tag(cloud.data_dir)
         cli = cloud.admin_cli()
         key_name, key = _keypair(cli, tmp_path)
         group = _ssh_group(cli)
@@ -70,7 +65,7 @@ def test_floating_ip_through_a_host_interface(start_server, tmp_path):
 
         # The interface left the root namespace for the cloud's; no simulated gateway.
         assert not Path(f"/sys/class/net/{host_end}").exists()
-        assert f"nimbus-ext-{tag}" not in _netns()
+        assert f"nimbus-ext-{tag}" not in namespaces(cloud.data_dir)
 
         def login():
             proc = subprocess.run(

@@ -14,11 +14,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import hashlib
-
 import openstack
 import pytest
 
+from host_state import cloud_tag
 from nimbus_e2e import ADMIN_PASSWORD, NimbusServer, unique
 from test_servers_vm import BOOT_TIMEOUT, _keypair, _ssh_ok, _wait
 
@@ -31,7 +30,7 @@ def _ext_netns(cloud: NimbusServer) -> str:
     """The cloud's outside-world namespace: `nimbus-ext-` + the cloud's tag, the
     first 8 hex digits of SHA-256 of its canonical data dir (every cloud has one,
     since each bootstraps a router; several run at once in the suite)."""
-    tag = hashlib.sha256(str(cloud.data_dir.resolve()).encode()).hexdigest()[:8]
+    tag = cloud_tag(cloud.data_dir)
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert f"nimbus-ext-{tag}" in names, names
     return f"nimbus-ext-{tag}"
