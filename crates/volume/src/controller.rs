@@ -16,7 +16,8 @@
 
 use crate::storage::{self, Backing, Luks};
 use crate::types::{
-    Encryption, Snapshot, SnapshotStatus, Source, Volume, VolumeStatus, VolumeType,
+    Encryption, Snapshot, SnapshotStatus, Source, Volume, VolumeAttachment, VolumeStatus,
+    VolumeType,
 };
 use crate::Volumes;
 use anyhow::{bail, Context};
@@ -26,6 +27,10 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How many generations above a volume's current one may exist on disk before
+/// its record names them (a freeze makes one at a time).
+const PENDING_GENERATIONS: u64 = 2;
 
 /// Passes also run this often without events.
 const TICK: Duration = Duration::from_secs(5);
@@ -66,8 +71,18 @@ pub async fn run(svc: Arc<Volumes>) {
 /// One pass over every volume and snapshot, then the sweep.
 pub async fn pass(svc: &Volumes) -> anyhow::Result<()> {
     let store = &svc.store;
+    // A volume plugged into a guest belongs to the agent of its server for
+    // snapshots and resizes (QEMU has its top open); see `nimbus_agent::volumes`.
+    let plugged: HashSet<String> = store
+        .list::<VolumeAttachment>(None)
+        .await?
+        .into_iter()
+        .filter(|a| a.value.compute)
+        .map(|a| a.value.id)
+        .collect();
     for s in store.list::<Snapshot>(None).await? {
         match s.value.status {
+            SnapshotStatus::Creating if plugged.contains(&s.value.volume_id) => {}
             SnapshotStatus::Creating => take_snapshot(svc, &s.value).await?,
             SnapshotStatus::Deleting => delete_record::<Snapshot>(store, &s.value.id).await?,
             _ => {}
@@ -76,6 +91,7 @@ pub async fn pass(svc: &Volumes) -> anyhow::Result<()> {
     for v in store.list::<Volume>(None).await? {
         match v.value.status {
             VolumeStatus::Creating => create_volume(svc, &v.value).await?,
+            VolumeStatus::Extending if plugged.contains(&v.value.id) => {}
             VolumeStatus::Extending => extend_volume(svc, &v.value).await?,
             VolumeStatus::Uploading => upload_volume(svc, &v.value).await?,
             VolumeStatus::Deleting => delete_record::<Volume>(store, &v.value.id).await?,
@@ -89,24 +105,31 @@ pub async fn pass(svc: &Volumes) -> anyhow::Result<()> {
 async fn create_volume(svc: &Volumes, v: &Volume) -> anyhow::Result<()> {
     match make_volume(svc, v).await {
         Ok(made) => {
-            let written = svc
-                .store
-                .modify::<Volume, _, _>(&v.id, |vol| {
-                    if vol.status != VolumeStatus::Creating {
-                        return Ok(Change::Keep(false));
-                    }
-                    vol.top = Some(made.top.clone());
-                    vol.chain = made.chain.clone();
-                    vol.base_image = made.base_image.clone();
-                    vol.generation = made.generation;
-                    vol.status = VolumeStatus::Available;
-                    vol.updated_at = chrono::Utc::now();
-                    Ok(Change::Write(true))
-                })
-                .await?;
-            if matches!(written, Some((_, true))) {
-                tracing::info!(volume = %v.id, "volume available");
+            // Writers are serialised in one process, so this read-change-write
+            // in one transaction cannot lose a concurrent change.
+            let mut tx = svc.store.begin().await?;
+            let Some(found) = tx.get::<Volume>(&v.id).await? else {
+                return Ok(());
+            };
+            let mut vol = found.value;
+            if vol.status != VolumeStatus::Creating {
+                return Ok(());
             }
+            // Made for a server that boots from it: its agent takes it from here.
+            let attached = tx.get::<VolumeAttachment>(&v.id).await?.is_some();
+            vol.top = Some(made.top.clone());
+            vol.chain = made.chain.clone();
+            vol.base_image = made.base_image.clone();
+            vol.generation = made.generation;
+            vol.status = if attached {
+                VolumeStatus::Attaching
+            } else {
+                VolumeStatus::Available
+            };
+            vol.updated_at = chrono::Utc::now();
+            tx.update(&vol, Some(found.revision)).await?;
+            tx.commit().await?;
+            tracing::info!(volume = %v.id, status = vol.status.as_str(), "volume made");
             Ok(())
         }
         Err(e) => fail_volume(&svc.store, &v.id, VolumeStatus::Error, &e).await,
@@ -220,7 +243,7 @@ async fn freeze(
         bail!("volume {volume_id} has no data yet");
     };
     // An extend asked for after the snapshot is fine: it resizes whatever top
-    // the volume has when it runs. Attached volumes will freeze through QMP.
+    // the volume has when it runs. Attached volumes freeze through QMP (agent).
     if !matches!(v.status, VolumeStatus::Available | VolumeStatus::Extending) {
         bail!("volume {volume_id} is {}", v.status.as_str());
     }
@@ -461,8 +484,11 @@ pub async fn sweep(svc: &Volumes) -> anyhow::Result<()> {
             bases.insert(i.clone());
         }
         keys.insert(format!("{}.key", v.id));
-        // A volume being made may get the next generation's layer before its
-        // record names it; its files are made and named by this task only.
+        // The next generations' layers are in the making (by this task, or by
+        // the agent freezing an attached volume) before the record names them.
+        for generation in v.generation + 1..=v.generation + PENDING_GENERATIONS {
+            layers.insert(storage::layer_name(&v.id, generation));
+        }
     }
     for s in svc.store.list::<Snapshot>(None).await? {
         let s = s.value;

@@ -3,6 +3,7 @@
 //! storage controller with `qemu-img`, never by a handler.
 //!
 //! - [`types`]: what is stored;
+//! - [`attach`]: the attachment state machine (Nova, Cinder and the agent use it);
 //! - [`storage`]: the files and the qemu-img commands;
 //! - [`controller`]: makes the files match the records (create, snapshot, extend,
 //!   delete, sweep of unused layers);
@@ -11,6 +12,7 @@
 //! - [`api`]: the HTTP routes under `/volume`.
 
 pub mod api;
+pub mod attach;
 pub mod bootstrap;
 pub mod controller;
 pub mod quota;

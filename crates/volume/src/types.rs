@@ -261,3 +261,91 @@ impl Resource for QuotaSet {
         &self.id
     }
 }
+
+/// How far an attachment has got (Cinder's `attach_status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentStatus {
+    /// Held for a server (Cinder's attachments API without a connector).
+    Reserved,
+    /// To be plugged into the server's guest.
+    Attaching,
+    /// Plugged (or on the guest's command line at its next start).
+    Attached,
+    /// To be unplugged; the record goes once the guest no longer has the disk.
+    Detaching,
+}
+
+impl AttachmentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttachmentStatus::Reserved => "reserved",
+            AttachmentStatus::Attaching => "attaching",
+            AttachmentStatus::Attached => "attached",
+            AttachmentStatus::Detaching => "detaching",
+        }
+    }
+}
+
+/// A volume's attachment to a server. Volumes are never multi-attached, so the
+/// record is keyed by the volume's id (a second attach is a conflict in the
+/// store itself); `attachment_id` is the id Cinder's attachments API shows.
+/// Listed by server (`parent`): the agent reads a server's disks this way.
+///
+/// Who writes what ([`crate::attach`] holds the transitions):
+/// - Nova's `os-volume_attachments` and `block_device_mapping_v2` create it
+///   `attaching` with `compute: true` (the volume turns `attaching`), and ask for
+///   `detaching` (volume `detaching`);
+/// - the agent of the server's host plugs or unplugs the disk through QMP (or
+///   just notes it while the guest is off) and then moves it to `attached`
+///   (volume `in-use`) or deletes it (volume `available`);
+/// - Cinder's attachments API makes bookkeeping-only records (`compute: false`,
+///   the agent never plugs them), as upstream Cinder never touches a hypervisor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VolumeAttachment {
+    /// The volume's id.
+    pub id: String,
+    /// Cinder's attachment id.
+    pub attachment_id: String,
+    pub project_id: String,
+    /// The server (Cinder's `instance_uuid`); None for a bare Cinder reservation.
+    #[serde(default)]
+    pub server_id: Option<String>,
+    pub status: AttachmentStatus,
+    /// Made through Nova: the agent of the server's host plugs and unplugs it.
+    #[serde(default)]
+    pub compute: bool,
+    /// `/dev/vdX` as Nova reports it (a hint: the guest names its disks itself).
+    #[serde(default)]
+    pub device: Option<String>,
+    /// 0: the server boots from this volume.
+    #[serde(default)]
+    pub boot_index: Option<i32>,
+    #[serde(default)]
+    pub delete_on_termination: bool,
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// `rw` or `ro`.
+    pub mode: String,
+    /// What the attacher said about its host (Cinder's `connector`).
+    #[serde(default)]
+    pub connector: Option<serde_json::Value>,
+    /// The guest's hot-plug port the disk sits on (written by the agent).
+    #[serde(default)]
+    pub slot: Option<u32>,
+    #[serde(default)]
+    pub attached_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Resource for VolumeAttachment {
+    const KIND: &'static str = "volume_attachment";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    /// Listed by server.
+    fn parent(&self) -> &str {
+        self.server_id.as_deref().unwrap_or("")
+    }
+}
