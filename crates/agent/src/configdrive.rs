@@ -10,7 +10,6 @@ use anyhow::bail;
 use anyhow::Context;
 use base64::Engine;
 use nimbus_compute::server::Server;
-use nimbus_image::types::Image;
 use nimbus_network::types::{Network, Port, Subnet};
 use nimbus_store::Store;
 use serde_json::{json, Value};
@@ -19,8 +18,8 @@ use std::path::Path;
 /// Whether the server gets a config drive: it asked for one (`config_drive:
 /// true`) or its image says `img_config_drive=mandatory` (Nova's default without
 /// `force_config_drive`). Otherwise the guest reads the metadata service.
-pub fn wanted(server: &Server, image: &Image) -> bool {
-    server.config_drive || image.property("img_config_drive") == Some("mandatory")
+pub fn wanted(server: &Server, img_config_drive: Option<&str>) -> bool {
+    server.config_drive || img_config_drive == Some("mandatory")
 }
 
 /// The decoded `user_data` (`None` when the server has none).

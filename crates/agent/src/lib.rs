@@ -15,7 +15,7 @@
 //! loop, one [`worker`] per server), [`qemu`] + [`qmp`] (guests), [`disks`],
 //! [`configdrive`], [`dataplane`] (netns, bridges, taps, DHCP, routers, security
 //! groups), [`metadata`] (the metadata service at 169.254.169.254 in each DHCP
-//! namespace), [`actions`]
+//! namespace), [`volumes`] (volumes in guests: ADR 0010), [`actions`]
 //! (instance action events). The last step of a delete is the compute crate's
 //! `lifecycle::finish_delete`.
 
@@ -31,6 +31,7 @@ pub mod qemu;
 pub mod qmp;
 pub mod reconcile;
 pub mod tasks;
+pub mod volumes;
 pub mod worker;
 
 pub use dataplane::{dataplane_netns, dhcp_netns};

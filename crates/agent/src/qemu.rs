@@ -3,6 +3,7 @@
 //! (pidfile + the server id in `/proc/<pid>/cmdline`), and stopping it.
 
 use crate::cmd::find_program;
+use crate::volumes::{spec, VolumeDisk, HOTPLUG_PORTS};
 use crate::{proc, qmp};
 use anyhow::{anyhow, bail};
 use std::path::{Path, PathBuf};
@@ -35,8 +36,13 @@ pub struct LaunchSpec {
     pub ram_mb: u64,
     pub vcpus: u64,
     pub direct: Option<DirectBoot>,
+    /// Boot from `disk.qcow2` (the overlay on the image); false when the server
+    /// boots from a volume (the first of `volumes`).
+    pub root_overlay: bool,
     /// Attach `disk.config` (the config drive) as a read-only virtio disk.
     pub config_drive: bool,
+    /// Volumes (ADR 0010): the boot volume, if any, first.
+    pub volumes: Vec<VolumeDisk>,
     pub nics: Vec<Nic>,
 }
 
@@ -104,15 +110,24 @@ pub fn command_line(spec: &LaunchSpec) -> Vec<String> {
         a.push("-append".into());
         a.push(d.append.clone());
     }
-    a.extend([
-        "-drive".into(),
-        format!(
-            "file={},if=none,id=vda,format=qcow2,cache=writeback",
-            p("disk.qcow2")
-        ),
-        "-device".into(),
-        "virtio-blk-pci,drive=vda,bootindex=1".into(),
-    ]);
+    if spec.root_overlay {
+        a.extend([
+            "-drive".into(),
+            format!(
+                "file={},if=none,id=vda,format=qcow2,cache=writeback",
+                p("disk.qcow2")
+            ),
+            "-device".into(),
+            "virtio-blk-pci,drive=vda,bootindex=1".into(),
+        ]);
+    }
+    // The boot volume (on the root bus) comes before the config drive, so
+    // the guest names it vda as it would the overlay.
+    let (boot, plugged): (Vec<&VolumeDisk>, Vec<&VolumeDisk>) =
+        spec.volumes.iter().partition(|d| d.slot.is_none());
+    for d in boot {
+        push_volume(&mut a, d);
+    }
     if spec.config_drive {
         a.extend([
             "-drive".into(),
@@ -123,6 +138,13 @@ pub fn command_line(spec: &LaunchSpec) -> Vec<String> {
             "-device".into(),
             "virtio-blk-pci,drive=config".into(),
         ]);
+    }
+    for slot in 0..HOTPLUG_PORTS {
+        a.push("-device".into());
+        a.push(spec::port_device(slot).to_string());
+    }
+    for d in plugged {
+        push_volume(&mut a, d);
     }
     for (i, nic) in spec.nics.iter().enumerate() {
         a.push("-netdev".into());
@@ -136,6 +158,18 @@ pub fn command_line(spec: &LaunchSpec) -> Vec<String> {
     a.push("-device".into());
     a.push("virtio-rng-pci".into());
     a
+}
+
+/// A volume's secret, chain and device, in the JSON forms QEMU takes.
+fn push_volume(a: &mut Vec<String>, d: &VolumeDisk) {
+    if let Some(secret) = &d.secret {
+        a.push("-object".into());
+        a.push(secret.to_string());
+    }
+    a.push("-blockdev".into());
+    a.push(d.blockdev.to_string());
+    a.push("-device".into());
+    a.push(d.device.to_string());
 }
 
 /// The guest of `server_id` if it runs.

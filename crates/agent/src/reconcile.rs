@@ -16,13 +16,16 @@ use tokio::sync::Notify;
 
 const TICK: Duration = Duration::from_secs(2);
 /// The kinds whose changes start a pass.
-const WATCHED: [&str; 6] = [
+const WATCHED: [&str; 9] = [
     "server",
     "port",
     "network",
     "subnet",
     "router",
     "floatingip",
+    "volume",
+    "volume_attachment",
+    "volume_snapshot",
 ];
 const HEARTBEAT: Duration = Duration::from_secs(10);
 

@@ -7,7 +7,7 @@
 
 use crate::dataplane::{names, Plug};
 use crate::qemu::{self, DirectBoot, LaunchSpec, Nic};
-use crate::{configdrive, disks, qmp, Ctx};
+use crate::{configdrive, disks, qmp, volumes, Ctx};
 use anyhow::{bail, Context};
 use chrono::Utc;
 use nimbus_compute::server::{
@@ -95,7 +95,13 @@ async fn reconcile(ctx: &Ctx, id: &str) -> anyhow::Result<Next> {
             let started = Utc::now();
             if !running {
                 tracing::info!(server = %id, "building");
-                let result = start_guest(ctx, &server).await;
+                let result = match start_guest(ctx, &server).await {
+                    Ok(Start::Waiting(volume)) => {
+                        tracing::debug!(server = %id, %volume, "waiting for a volume to be made");
+                        return Ok(Next::Continue);
+                    }
+                    other => other.map(|_| ()),
+                };
                 if let Err(e) = &result {
                     fail(ctx, id, e).await?;
                     event(
@@ -130,6 +136,10 @@ async fn reconcile(ctx: &Ctx, id: &str) -> anyhow::Result<Next> {
         VmState::Active | VmState::Stopped => {}
     }
 
+    if volumes::reconcile(ctx, &server, running).await? {
+        return Ok(Next::Continue);
+    }
+
     if let Some(request) = server.snapshots.first() {
         snapshot(ctx, &server, &request.image_id, running).await?;
         return Ok(Next::Continue);
@@ -159,7 +169,7 @@ async fn reconcile(ctx: &Ctx, id: &str) -> anyhow::Result<Next> {
         (PowerIntent::Running, false) => {
             tracing::info!(server = %id, "starting");
             let started = Utc::now();
-            let result = start_guest(ctx, &server).await;
+            let result = start_ready(ctx, &server).await;
             if let Err(e) = &result {
                 fail(ctx, id, e).await?;
             } else {
@@ -194,13 +204,13 @@ async fn reboot(ctx: &Ctx, server: &Server, running: bool) -> anyhow::Result<()>
         if let Err(e) = qmp::command(&qemu::qmp_socket(&dir), "system_reset").await {
             tracing::warn!(server = %id, "system_reset: {e:#}; restarting QEMU instead");
             qemu::kill(&dir, id).await;
-            result = start_guest(ctx, server).await;
+            result = start_ready(ctx, server).await;
         }
     } else {
         if running {
             qemu::stop(&dir, id, POWERDOWN_GRACE).await;
         }
-        result = start_guest(ctx, server).await;
+        result = start_ready(ctx, server).await;
     }
     event(
         ctx,
@@ -306,38 +316,76 @@ async fn snapshot(ctx: &Ctx, server: &Server, image_id: &str, running: bool) -> 
     Ok(())
 }
 
+/// What a start did.
+enum Start {
+    Started,
+    /// A volume the guest needs is still being made (boot from volume).
+    Waiting(String),
+}
+
+/// Starts a guest whose volumes exist already (a start or reboot after the build).
+async fn start_ready(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
+    match start_guest(ctx, server).await? {
+        Start::Started => Ok(()),
+        Start::Waiting(volume) => bail!("volume {volume} is not ready"),
+    }
+}
+
 /// Disks, config drive, taps, QEMU.
-async fn start_guest(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
+async fn start_guest(ctx: &Ctx, server: &Server) -> anyhow::Result<Start> {
     let data_dir = &ctx.config.data_dir;
     let dir = instance_dir(data_dir, &server.id);
     qemu::check_binary(&ctx.config.qemu)?;
     tokio::fs::create_dir_all(&dir).await?;
-    if server.image_id.is_empty() {
-        bail!("booting from a volume is not supported on this host yet");
-    }
-    let image = disks::image(&ctx.store, &server.image_id).await?;
-    let base = disks::cached(data_dir, &ctx.images, &image.id).await?;
-    let format = disks::backing_format(image.disk_format.as_deref())?;
-    let vsize = match image.virtual_size {
-        Some(v) if v > 0 => v,
-        _ => disks::virtual_size(&base, format).await?,
+    let volume_disks = match volumes::at_start(ctx, server).await? {
+        volumes::AtStart::Ready(d) => d,
+        volumes::AtStart::Wait(volume) => return Ok(Start::Waiting(volume)),
     };
-    disks::ensure_overlay(
-        &dir.join("disk.qcow2"),
-        &base,
-        format,
-        disks::overlay_size(server.flavor.disk, vsize),
-    )
-    .await
-    .context("creating the root disk")?;
+    let root_overlay = !server.image_id.is_empty();
+    // The image's properties (kernel, config drive) come from the image, or for a
+    // server booting from a volume from the volume's copy of them.
+    let properties = if root_overlay {
+        let image = disks::image(&ctx.store, &server.image_id).await?;
+        let base = disks::cached(data_dir, &ctx.images, &image.id).await?;
+        let format = disks::backing_format(image.disk_format.as_deref())?;
+        let vsize = match image.virtual_size {
+            Some(v) if v > 0 => v,
+            _ => disks::virtual_size(&base, format).await?,
+        };
+        disks::ensure_overlay(
+            &dir.join("disk.qcow2"),
+            &base,
+            format,
+            disks::overlay_size(server.flavor.disk, vsize),
+        )
+        .await
+        .context("creating the root disk")?;
+        image.properties
+    } else {
+        let Some(boot) = volume_disks.iter().find(|d| d.slot.is_none()) else {
+            bail!("the server has neither an image nor a boot volume");
+        };
+        ctx.store
+            .get::<nimbus_volume::types::Volume>(&boot.volume_id)
+            .await?
+            .context("the boot volume is gone")?
+            .value
+            .image_metadata
+    };
+    let property = |key: &str| {
+        properties
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
 
-    let direct = match image.property("kernel_id").filter(|k| !k.is_empty()) {
+    let direct = match property("kernel_id") {
         Some(kernel_id) => {
             disks::image(&ctx.store, kernel_id)
                 .await
                 .context("kernel image")?;
             let kernel = disks::cached(data_dir, &ctx.images, kernel_id).await?;
-            let initrd = match image.property("ramdisk_id").filter(|r| !r.is_empty()) {
+            let initrd = match property("ramdisk_id") {
                 Some(r) => {
                     disks::image(&ctx.store, r).await.context("ramdisk image")?;
                     Some(disks::cached(data_dir, &ctx.images, r).await?)
@@ -347,8 +395,7 @@ async fn start_guest(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
             Some(DirectBoot {
                 kernel,
                 initrd,
-                append: image
-                    .property("os_command_line")
+                append: property("os_command_line")
                     .unwrap_or("console=ttyS0")
                     .to_string(),
             })
@@ -359,7 +406,7 @@ async fn start_guest(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
     let (ports, mtus, subnets) = configdrive::server_ports(&ctx.store, server).await?;
     // Without a config drive the guest reads the same data from the metadata
     // service (crate::metadata) after its DHCP lease.
-    let config_drive = configdrive::wanted(server, &image);
+    let config_drive = configdrive::wanted(server, property("img_config_drive"));
     if config_drive {
         let network_data = configdrive::network_data(&ports, &subnets, &mtus);
         configdrive::ensure_iso(&dir.join("disk.config"), server, &network_data).await?;
@@ -388,7 +435,9 @@ async fn start_guest(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
         ram_mb: server.flavor.ram,
         vcpus: server.flavor.vcpus,
         direct,
+        root_overlay,
         config_drive,
+        volumes: volume_disks.clone(),
         nics: ports
             .iter()
             .map(|p| Nic {
@@ -402,7 +451,8 @@ async fn start_guest(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
     for p in &ports {
         mark_port_active(ctx, &p.id).await?;
     }
-    Ok(())
+    volumes::started(ctx, &volume_disks).await?;
+    Ok(Start::Started)
 }
 
 async fn mark_port_active(ctx: &Ctx, port_id: &str) -> anyhow::Result<()> {

@@ -64,7 +64,9 @@ fn spec(direct: Option<DirectBoot>) -> LaunchSpec {
         ram_mb: 256,
         vcpus: 2,
         direct,
+        root_overlay: true,
         config_drive: true,
+        volumes: Vec::new(),
         nics: vec![
             Nic {
                 tap: "ntapaaaaaaaaaaa".into(),
@@ -156,6 +158,41 @@ fn without_a_config_drive_only_the_root_disk() {
     assert_eq!(drives.len(), 1);
     assert!(drives[0].starts_with("file=/data/instances/srv-1/disk.qcow2,"));
     assert!(!args.join(" ").contains("disk.config"));
+}
+
+fn volume_disk(id: &str, slot: Option<u32>) -> nimbus_agent::volumes::VolumeDisk {
+    nimbus_agent::volumes::VolumeDisk {
+        volume_id: id.into(),
+        slot,
+        secret: None,
+        blockdev: serde_json::json!({"driver": "qcow2", "node-name": format!("n{id}")}),
+        device: serde_json::json!({"driver": "virtio-blk-pci", "id": format!("d{id}")}),
+    }
+}
+
+#[test]
+fn a_boot_volume_replaces_the_overlay_and_comes_before_the_config_drive() {
+    let mut spec = spec(None);
+    spec.root_overlay = false;
+    spec.volumes = vec![volume_disk("boot", None), volume_disk("data", Some(0))];
+    let args = command_line(&spec);
+    assert!(!args.join(" ").contains("disk.qcow2"));
+    let devices = after(&args, "-device");
+    assert!(devices[0].contains("dboot"), "{devices:?}");
+    assert!(devices[1].contains("drive=config"), "{devices:?}");
+    let ports: Vec<_> = devices
+        .iter()
+        .filter(|d| d.contains("pcie-root-port"))
+        .collect();
+    assert_eq!(ports.len() as u32, nimbus_agent::volumes::HOTPLUG_PORTS);
+    // A plugged volume sits behind the ports it needs.
+    let last_port = devices
+        .iter()
+        .rposition(|d| d.contains("pcie-root-port"))
+        .unwrap();
+    let data = devices.iter().position(|d| d.contains("ddata")).unwrap();
+    assert!(data > last_port);
+    assert_eq!(after(&args, "-blockdev").len(), 2);
 }
 
 #[test]
