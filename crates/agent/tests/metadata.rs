@@ -11,7 +11,6 @@ use nimbus_agent::metadata::instance::{lookup, Instance};
 use nimbus_agent::metadata::routes::{respond, JSON, OPENSTACK_VERSIONS};
 use nimbus_agent::metadata::{ec2, ADDRESS};
 use nimbus_compute::server::Server;
-use nimbus_image::types::Image;
 use nimbus_network::types::{Network, Port, SecurityGroup, Subnet, OWNER_COMPUTE, OWNER_DHCP};
 use nimbus_store::Store;
 use serde_json::Value;
@@ -367,17 +366,9 @@ fn dhcp_routes_the_metadata_address_to_the_dhcp_port() {
 #[test]
 fn a_config_drive_only_when_asked_for() {
     let mut s = server(SRV, "vm1", "img", vec![]);
-    let mut image = Image::new("img".into(), Some(PROJECT.into()));
-    assert!(!configdrive::wanted(&s, &image));
-    image
-        .properties
-        .insert("img_config_drive".into(), "optional".into());
-    assert!(!configdrive::wanted(&s, &image));
-    image
-        .properties
-        .insert("img_config_drive".into(), "mandatory".into());
-    assert!(configdrive::wanted(&s, &image));
-    image.properties.clear();
+    assert!(!configdrive::wanted(&s, None));
+    assert!(!configdrive::wanted(&s, Some("optional")));
+    assert!(configdrive::wanted(&s, Some("mandatory")));
     s.config_drive = true;
-    assert!(configdrive::wanted(&s, &image));
+    assert!(configdrive::wanted(&s, None));
 }
