@@ -28,7 +28,7 @@ SPEC_7_1 = Path(__file__).parent / "spec_7_1_server.json"
 # Prints the guest's block device whose serial starts the volume id (virtio-blk
 # serials hold 20 characters).
 FIND_DISK = ('for d in /sys/block/vd*; do [ "$(cat $d/serial 2>/dev/null)" = "{serial}" ] '
-             '&& echo ${{d##*/}}; done')
+             '&& echo ${{d##*/}}; done; true')
 
 
 def _server(cli, key_name: str, *extra: str) -> str:
@@ -80,7 +80,7 @@ def test_attach_write_detach_reattach_extend_snapshot(vm_cloud, tmp_path):
     disk = _guest_disk(vm_cloud, first, key, volume["id"])
     assert _sh(vm_cloud, first, key, f"cat /sys/block/{disk}/size").strip() == str(2 << 20)
     _sh(vm_cloud, first, key,
-        f"mke2fs -q -F /dev/{disk} && mkdir -p /mnt/v && mount /dev/{disk} /mnt/v && "
+        f"mke2fs -F /dev/{disk} >/dev/null && mkdir -p /mnt/v && mount /dev/{disk} /mnt/v && "
         "echo written-by-first > /mnt/v/hello && sync")
 
     # An attached volume cannot be deleted.

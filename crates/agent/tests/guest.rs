@@ -946,3 +946,183 @@ async fn a_guest_without_config_drive_reads_the_metadata_service() {
     }
     drop(agent);
 }
+
+/// A volume record whose top layer exists (as the storage controller leaves it).
+async fn ready_volume(store: &Store, data_dir: &Path, id: &str) -> nimbus_volume::types::Volume {
+    use nimbus_volume::storage::{self, Layout};
+    use nimbus_volume::types::{Source, Volume, VolumeStatus};
+    let layout = Layout::new(data_dir);
+    layout.create_dirs().await.unwrap();
+    let top = storage::layer_name(id, 0);
+    storage::create_layer(&layout.layer(&top), 1, None, None)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let v = Volume {
+        id: id.into(),
+        project_id: PROJECT.into(),
+        user_id: "u".into(),
+        name: None,
+        description: None,
+        size: 1,
+        status: VolumeStatus::Available,
+        volume_type_id: "t".into(),
+        bootable: false,
+        metadata: Default::default(),
+        source: Source::Blank,
+        availability_zone: "nova".into(),
+        error: None,
+        target_size: None,
+        image_metadata: Default::default(),
+        top: Some(top),
+        chain: Vec::new(),
+        base_image: None,
+        generation: 0,
+        upload: None,
+        encryption_key_id: None,
+        created_at: now,
+        updated_at: now,
+    };
+    create(store, &v).await;
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volume_is_hot_plugged_written_grown_snapshotted_and_unplugged() {
+    use nimbus_volume::attach::{self, NewAttachment};
+    use nimbus_volume::types::{
+        AttachmentStatus, Snapshot, SnapshotStatus, Volume, VolumeAttachment, VolumeStatus,
+    };
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let fx = setup().await;
+    let (data_dir, store, images, key) = (
+        fx.data_dir.clone(),
+        fx.store.clone(),
+        fx.images.clone(),
+        fx.key.clone(),
+    );
+    const VOL: &str = "7e57ab1e-0000-4000-8000-00000000d15c";
+    let _agent = start_agent(&data_dir, &store, &images);
+    wait_state(&store, VmState::Active).await;
+    let dhcp_ns = names::dhcp_netns(&data_dir, NET);
+    wait_for("ssh", || async { ssh_hostname(&dhcp_ns, &key) }).await;
+    ready_volume(&store, &data_dir, VOL).await;
+
+    // Nova's attach: the agent plugs it, the guest sees a disk with the volume's serial.
+    let mut tx = store.begin().await.unwrap();
+    attach::attach(
+        &mut tx,
+        VOL,
+        NewAttachment {
+            project_id: PROJECT.into(),
+            server_id: Some(SERVER.into()),
+            compute: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let find = format!(
+        "for d in /sys/block/vd*; do [ \"$(cat $d/serial)\" = \"{}\" ] && echo ${{d##*/}}; done; true",
+        &VOL[..20]
+    );
+    let disk = wait_for("the guest sees the volume", || async {
+        ssh_run(&dhcp_ns, &key, IP, &find).filter(|d| !d.is_empty())
+    })
+    .await;
+    let a = store
+        .get::<VolumeAttachment>(VOL)
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!((a.status, a.slot), (AttachmentStatus::Attached, Some(0)));
+    let v = store.get::<Volume>(VOL).await.unwrap().unwrap().value;
+    assert_eq!(v.status, VolumeStatus::InUse);
+    let wrote = ssh_run(
+        &dhcp_ns,
+        &key,
+        IP,
+        &format!("mke2fs -F /dev/{disk} >/dev/null && mkdir -p /mnt/v && mount /dev/{disk} /mnt/v && echo one > /mnt/v/f && sync && cat /mnt/v/f"),
+    );
+    assert_eq!(wrote.as_deref(), Some("one"));
+
+    // Online extend: block_resize, the guest sees 2 GiB.
+    store
+        .modify::<Volume, _, _>(VOL, |v| {
+            v.status = VolumeStatus::Extending;
+            v.target_size = Some(2);
+            Ok(Change::Write(()))
+        })
+        .await
+        .unwrap();
+    wait_for("the guest sees 2 GiB", || async {
+        let size = ssh_run(&dhcp_ns, &key, IP, &format!("cat /sys/block/{disk}/size"))?;
+        (size == (4u64 << 20).to_string()).then_some(())
+    })
+    .await;
+    let v = store.get::<Volume>(VOL).await.unwrap().unwrap().value;
+    assert_eq!((v.status, v.size), (VolumeStatus::InUse, 2));
+
+    // Online snapshot: the guest goes on writing to the next layer.
+    let now = chrono::Utc::now();
+    create(
+        &store,
+        &Snapshot {
+            id: "snap-online".into(),
+            project_id: PROJECT.into(),
+            user_id: "u".into(),
+            volume_id: VOL.into(),
+            name: None,
+            description: None,
+            size: 2,
+            status: SnapshotStatus::Creating,
+            metadata: Default::default(),
+            error: None,
+            layer: None,
+            chain: Vec::new(),
+            base_image: None,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+    .await;
+    let snap = wait_for("the online snapshot", || async {
+        let s = store.get::<Snapshot>("snap-online").await.unwrap()?.value;
+        (s.status != SnapshotStatus::Creating).then_some(s)
+    })
+    .await;
+    assert_eq!(snap.status, SnapshotStatus::Available, "{:?}", snap.error);
+    let v = store.get::<Volume>(VOL).await.unwrap().unwrap().value;
+    assert_eq!(v.generation, 1);
+    assert_eq!(v.chain, vec![snap.layer.clone().unwrap()]);
+    let wrote = ssh_run(
+        &dhcp_ns,
+        &key,
+        IP,
+        "echo two > /mnt/v/f && sync && cat /mnt/v/f && umount /mnt/v",
+    );
+    assert_eq!(wrote.as_deref(), Some("two"));
+
+    // Detach: the guest lets go, the record goes, the volume is available.
+    let mut tx = store.begin().await.unwrap();
+    attach::begin_detach(&mut tx, VOL).await.unwrap();
+    tx.commit().await.unwrap();
+    wait_for("the attachment to go", || async {
+        store
+            .get::<VolumeAttachment>(VOL)
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let v = store.get::<Volume>(VOL).await.unwrap().unwrap().value;
+    assert_eq!(v.status, VolumeStatus::Available);
+    let left = ssh_run(&dhcp_ns, &key, IP, &find);
+    assert_eq!(left.as_deref(), Some(""));
+}
