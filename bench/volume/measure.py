@@ -36,7 +36,8 @@ def log(msg: str) -> None:
 
 
 class Cloud:
-    def __init__(self, binary: Path, data_dir: Path):
+    def __init__(self, binary: Path, data_dir: Path, *serve_args: str):
+        """`serve_args`: extra `nimbus serve` flags (default: no local agent)."""
         self.data_dir = data_dir
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
@@ -47,7 +48,7 @@ class Cloud:
         self.logfile = open(data_dir / "nimbus.log", "wb")
         self.proc = subprocess.Popen(
             [str(binary), "serve", "--data-dir", str(data_dir), "--listen",
-             f"127.0.0.1:{self.port}", "--no-local-agent"],
+             f"127.0.0.1:{self.port}", *(serve_args or ("--no-local-agent",))],
             stdout=self.logfile, stderr=self.logfile, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True)
         deadline = time.monotonic() + 120
