@@ -98,7 +98,8 @@ pub fn enforce_multipath(connector: Option<&Value>) -> bool {
 }
 
 /// The entry of a volume view's `attachments` (attached or being detached).
-pub fn in_volume(a: &VolumeAttachment) -> Option<Value> {
+/// The attacher's host is shown to admins only, as Cinder does.
+pub fn in_volume(a: &VolumeAttachment, admin: bool) -> Option<Value> {
     if !matches!(
         a.status,
         AttachmentStatus::Attached | AttachmentStatus::Detaching
@@ -108,6 +109,7 @@ pub fn in_volume(a: &VolumeAttachment) -> Option<Value> {
     let host = a
         .connector
         .as_ref()
+        .filter(|_| admin)
         .and_then(|c| c.get("host"))
         .and_then(Value::as_str);
     Some(json!({

@@ -45,7 +45,7 @@ pub fn volume_with(
     attachment: Option<&VolumeAttachment>,
 ) -> Value {
     let attachments: Vec<Value> = attachment
-        .and_then(super::attachment_views::in_volume)
+        .and_then(|a| super::attachment_views::in_volume(a, c.admin))
         .into_iter()
         .collect();
     let (snapshot_id, source_volid) = match &v.source {
