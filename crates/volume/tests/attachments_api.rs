@@ -193,6 +193,15 @@ async fn reserve_connect_complete_delete() {
         assert_eq!(r.code(), 200, "{q}: {}", r.text());
         assert_eq!(r.json()["attachments"].as_array().unwrap().len(), n, "{q}");
     }
+    let r = app
+        .call(
+            ALICE,
+            "GET",
+            &format!("/volume/v3/{PROJECT_A}/attachments/{aid}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.code(), 200, "the classic URL form: {}", r.text());
     let r = app.call(ALICE, "GET", "/attachments?color=red", None).await;
     assert_eq!(r.code(), 400, "unknown filters are refused from 3.31");
     let r = app.call(BOB, "GET", "/attachments", None).await;
@@ -417,6 +426,15 @@ async fn nova_attachments_are_listed_but_changed_through_nova() {
         )
         .await;
     assert_eq!(r.code(), 409);
+    let r = app
+        .call(
+            ALICE,
+            "POST",
+            &format!("/attachments/{aid}/action"),
+            Some(json!({"os-complete": null})),
+        )
+        .await;
+    assert_eq!(r.code(), 409, "the agent completes it");
     for body in [
         json!({"os-detach": {"attachment_id": aid}}),
         json!({"os-begin_detaching": null}),
