@@ -869,3 +869,53 @@ fn random_bodies_get_4xx_and_change_nothing() {
         })
         .unwrap();
 }
+
+#[tokio::test]
+async fn odd_ids_and_queries_are_client_errors() {
+    let app = App::new().await;
+    for id in [
+        "x",
+        "%00",
+        "..",
+        "%2e%2e%2f",
+        &"9".repeat(300),
+        "%F0%9F%92%A5",
+    ] {
+        for (method, path, body) in [
+            ("GET", format!("/attachments/{id}"), None),
+            ("DELETE", format!("/attachments/{id}"), None),
+            (
+                "PUT",
+                format!("/attachments/{id}"),
+                Some(json!({"attachment": {"connector": {"host": "h"}}})),
+            ),
+            (
+                "POST",
+                format!("/attachments/{id}/action"),
+                Some(json!({"os-complete": null})),
+            ),
+        ] {
+            let r = app.call(ALICE, method, &path, body).await;
+            assert!(
+                matches!(r.code(), 400 | 404),
+                "{method} {path}: {} {}",
+                r.code(),
+                r.text()
+            );
+        }
+    }
+    for q in [
+        "limit=-1",
+        "limit=x",
+        "sort=status:sideways",
+        "sort=colour:asc",
+        "all_tenants=maybe",
+        "marker=nothing",
+        "with_count=2x",
+    ] {
+        let r = app
+            .call(ALICE, "GET", &format!("/attachments/detail?{q}"), None)
+            .await;
+        assert_eq!(r.code(), 400, "{q}: {}", r.text());
+    }
+}
