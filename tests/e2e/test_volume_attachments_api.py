@@ -9,7 +9,10 @@ upstream Cinder):
   refused with 400, and deleting the attachment makes it available again;
 - openstacksdk: `create_volume(wait=True)`, an attachment made with a connector
   (connection info `driver_volume_type: file`), completed and deleted through
-  `conn.block_storage`, then `delete_volume(wait=True)`.
+  `conn.block_storage`, then `delete_volume(wait=True)`;
+- the legacy volume actions through the SDK (reserve, unreserve, attach,
+  begin/abort detaching, detach, initialize/terminate connection), and an
+  admin's `openstack volume set --detached` (reset-status `attach_status`).
 """
 
 from __future__ import annotations
@@ -139,5 +142,58 @@ def test_sdk_volume_with_an_attachment(nimbus):
         if vol is not None:
             for a in conn.block_storage.attachments(volume_id=vol.id):
                 conn.block_storage.delete_attachment(a.id)
+            conn.delete_volume(vol.id, wait=True, timeout=WAIT)
+        conn.close()
+
+
+def test_legacy_attach_actions_with_the_sdk_and_reset_with_the_cli(nimbus):
+    conn = openstack.connect(auth_url=nimbus.identity_url, username="admin", password=ADMIN_PASSWORD,
+                             project_name="admin", user_domain_name="Default",
+                             project_domain_name="Default", identity_api_version="3")
+    admin = nimbus.admin_cli()
+    bs = conn.block_storage
+    vol = None
+    try:
+        vol = conn.create_volume(size=1, name=unique("legacy"), wait=True, timeout=WAIT)
+        status = lambda: bs.get_volume(vol.id).status  # noqa: E731
+        bs.reserve_volume(vol)
+        assert status() == "attaching"
+        bs.unreserve_volume(vol)
+        assert status() == "available"
+
+        info = bs.init_volume_attachment(vol, {"host": "legacy-host", "mode": "ro"})
+        assert info["driver_volume_type"] == "file" and info["data"]["access_mode"] == "ro"
+        assert status() == "available", "initialize_connection changes nothing"
+
+        server = str(uuid.uuid4())
+        bs.reserve_volume(vol)
+        bs.attach_volume(vol, "/dev/vdd", instance=server)
+        shown = bs.get_volume(vol.id)
+        assert shown.status == "in-use"
+        [attached] = shown.attachments
+        assert attached["server_id"] == server and attached["device"] == "/dev/vdd"
+        bs.begin_volume_detaching(vol)
+        assert status() == "detaching"
+        bs.abort_volume_detaching(vol)
+        assert status() == "in-use"
+        bs.detach_volume(vol, attached["attachment_id"])
+        assert status() == "available"
+        assert bs.get_volume(vol.id).attachments == []
+
+        # An admin's repair: the record goes, the volume is available again.
+        bs.attach_volume(vol, "/dev/vde", host_name="legacy-host")
+        assert status() == "in-use"
+        admin.run("volume", "set", "--detached", vol.id)
+        shown = bs.get_volume(vol.id)
+        assert shown.status == "available" and shown.attachments == []
+
+        bs.reserve_volume(vol)
+        bs.terminate_volume_attachment(vol, {"host": "legacy-host"})
+        assert status() == "available"
+        assert conn.delete_volume(vol.id, wait=True, timeout=WAIT)
+        vol = None
+    finally:
+        if vol is not None:
+            admin.run("volume", "set", "--detached", vol.id, check=False)
             conn.delete_volume(vol.id, wait=True, timeout=WAIT)
         conn.close()
