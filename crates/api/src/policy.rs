@@ -341,6 +341,36 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("volume:default_types:get", PROJECT_READ),
     ("volume:default_types:set", ADMIN),
     ("volume:default_types:delete", ADMIN),
+    // Volume: attachments (Cinder's bookkeeping API, 3.27+) and the legacy
+    // attach actions; in-use extend (3.42) has its own row as upstream
+    ("volume:attachment_get_all", ANYONE),
+    ("volume:attachment_get_all:all_tenants", ADMIN_OR_READER),
+    ("volume:attachment_get", PROJECT_READ),
+    ("volume:attachment_create", PROJECT_WRITE),
+    ("volume:attachment_update", PROJECT_WRITE),
+    ("volume:attachment_complete", PROJECT_WRITE),
+    ("volume:attachment_delete", PROJECT_WRITE),
+    ("volume:extend_attached_volume", PROJECT_WRITE),
+    ("volume_extension:volume_actions:reserve", PROJECT_WRITE),
+    ("volume_extension:volume_actions:unreserve", PROJECT_WRITE),
+    (
+        "volume_extension:volume_actions:begin_detaching",
+        PROJECT_WRITE,
+    ),
+    (
+        "volume_extension:volume_actions:roll_detaching",
+        PROJECT_WRITE,
+    ),
+    ("volume_extension:volume_actions:attach", PROJECT_WRITE),
+    ("volume_extension:volume_actions:detach", PROJECT_WRITE),
+    (
+        "volume_extension:volume_actions:initialize_connection",
+        PROJECT_WRITE,
+    ),
+    (
+        "volume_extension:volume_actions:terminate_connection",
+        PROJECT_WRITE,
+    ),
 ];
 
 /// Roles a domain manager may grant (never `admin`).

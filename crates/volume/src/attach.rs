@@ -231,3 +231,72 @@ pub async fn of_server(
     list.sort_by_key(|a| (a.boot_index.map_or(i64::MAX, i64::from), a.created_at));
     Ok(list)
 }
+
+/// Whether a bookkeeping attachment may go from `from` to `to`: a reservation
+/// gets a connector (`attaching`) or completes; an attachment re-connects,
+/// completes again (no change), starts detaching, or rolls a detach back.
+fn bookkeeping_step_allowed(from: AttachmentStatus, to: AttachmentStatus) -> bool {
+    use AttachmentStatus::*;
+    matches!(
+        (from, to),
+        (Reserved | Attaching | Attached, Attaching)
+            | (Reserved | Attaching | Attached | Detaching, Attached)
+            | (Attached | Detaching, Detaching)
+    )
+}
+
+/// The 409 for changing through the Block Storage API what the Compute service
+/// owns (as Cinder refuses a user's delete of an attachment Nova uses).
+pub fn owned_by_compute(a: &VolumeAttachment) -> ApiError {
+    ApiError::conflict(format!(
+        "Volume {} is attached to server {} through the Compute service; change the \
+         attachment with the Compute API.",
+        a.id,
+        a.server_id.as_deref().unwrap_or("-")
+    ))
+}
+
+/// Moves a bookkeeping attachment (Cinder's attachments API and legacy
+/// attach actions, `compute: false`) to `to`, after `edit` filled in what the
+/// caller learnt (server, connector, mountpoint); its volume follows
+/// (`reserved`/`attaching`/`in-use`/`detaching`) unless an operation of its own
+/// is under way. 400 when the volume has no attachment or the step is not one
+/// Cinder makes; 409 for a compute attachment (the agent owns those).
+pub async fn advance(
+    tx: &mut Tx<'_>,
+    volume_id: &str,
+    to: AttachmentStatus,
+    edit: impl FnOnce(&mut VolumeAttachment),
+) -> ApiResult<VolumeAttachment> {
+    let Some(found) = tx.get::<VolumeAttachment>(volume_id).await? else {
+        return Err(ApiError::bad_request(format!(
+            "Invalid volume: volume {volume_id} is not attached."
+        )));
+    };
+    let mut attachment = found.value;
+    if attachment.compute {
+        return Err(owned_by_compute(&attachment));
+    }
+    if !bookkeeping_step_allowed(attachment.status, to) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid volume: attachment {} of volume {volume_id} is {}; it cannot become {}.",
+            attachment.attachment_id,
+            attachment.status.as_str(),
+            to.as_str()
+        )));
+    }
+    edit(&mut attachment);
+    let now = Utc::now();
+    attachment.status = to;
+    if to == AttachmentStatus::Attached {
+        attachment.attached_at.get_or_insert(now);
+    }
+    attachment.updated_at = now;
+    tx.update(&attachment, Some(found.revision)).await?;
+    if let Some(v) = tx.get::<Volume>(volume_id).await? {
+        let mut volume = v.value;
+        settle(&mut volume, volume_status_for(to));
+        tx.update(&volume, Some(v.revision)).await?;
+    }
+    Ok(attachment)
+}

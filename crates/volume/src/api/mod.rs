@@ -6,6 +6,9 @@
 
 pub mod access;
 pub mod actions;
+pub mod attach_actions;
+pub mod attachment_views;
+pub mod attachments;
 pub mod common;
 pub mod default_types;
 pub mod discovery;
@@ -119,6 +122,21 @@ fn v3_routes() -> Router<Arc<Volumes>> {
             "/os-quota-sets/{quota_project}/defaults",
             get(quotas::defaults),
         )
+        .route(
+            "/attachments",
+            get(attachments::list).post(attachments::create),
+        )
+        .route("/attachments/detail", get(attachments::detail))
+        .route(
+            "/attachments/{attachment_id}",
+            get(attachments::show)
+                .put(attachments::update)
+                .delete(attachments::delete),
+        )
+        .route(
+            "/attachments/{attachment_id}/action",
+            post(attachments::action),
+        )
         .route("/limits", get(quotas::limits))
         .route("/scheduler-stats/get_pools", get(pools::get_pools))
         .route("/default-types", get(default_types::list))
@@ -140,6 +158,7 @@ const COLLECTIONS: &[&str] = &[
     "limits",
     "scheduler-stats",
     "default-types",
+    "attachments",
 ];
 
 /// `/volume/v3/{project_id}/rest` → `/volume/v3/rest` (the project id is kept as a

@@ -1,5 +1,6 @@
 //! `/snapshots`: list (summary = detail in Cinder v3), show, create (of an
-//! available volume; quota for one snapshot and its gigabytes), update and
+//! available volume, or of an in-use one plugged into a server with `force`
+//! below 3.66; quota for one snapshot and its gigabytes), update and
 //! delete. Create and delete answer 202; the storage controller freezes the
 //! volume's layer and moves the status on.
 
@@ -8,7 +9,9 @@ use super::common::{self, opt_bool, opt_string, param, wrapped, Params};
 use super::list::ListRequest;
 use super::views::{self, Ctx};
 use super::UrlProject;
-use crate::types::{QuotaSet, Snapshot, SnapshotStatus, Volume, VolumeStatus};
+use crate::types::{
+    AttachmentStatus, QuotaSet, Snapshot, SnapshotStatus, Volume, VolumeAttachment, VolumeStatus,
+};
 use crate::{quota, Volumes};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -125,7 +128,21 @@ pub async fn create(
     })?;
     let name = opt_string(obj, "name")?.or(opt_string(obj, "display_name")?);
     let description = opt_string(obj, "description")?.or(opt_string(obj, "display_description")?);
-    let _force = opt_bool(obj, "force")?;
+    let force = opt_bool(obj, "force")?;
+    // From 3.66 in-use volumes need no flag; an explicit `false` is refused
+    // there (a `true` is ignored), as Cinder does.
+    let in_use_ok = if mv.at_least(3, 66) {
+        if force == Some(false) {
+            return Err(ApiError::bad_request(
+                "Since microversion 3.66 the 'force' flag is invalid for this request.  For \
+                 backward compatability, however, when the 'force' flag is passed with a value \
+                 evaluating to True, it is silently ignored.",
+            ));
+        }
+        true
+    } else {
+        force == Some(true)
+    };
     let metadata = match obj.get("metadata") {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(m) => common::metadata_value("metadata", m)?,
@@ -138,12 +155,21 @@ pub async fn create(
         .await?
         .ok_or_else(|| access::volume_not_found(&volume_id))?
         .value;
-    if v.status != VolumeStatus::Available {
+    let allowed: &[VolumeStatus] = if in_use_ok {
+        &[VolumeStatus::Available, VolumeStatus::InUse]
+    } else {
+        &[VolumeStatus::Available]
+    };
+    if !allowed.contains(&v.status) {
+        let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
         return Err(ApiError::bad_request(format!(
-            "Invalid volume: Volume {volume_id} status must be available, but current status \
-             is: {}.",
+            "Invalid volume: Volume {volume_id} status must be {}, but current status is: {}.",
+            names.join(", "),
             v.status.as_str()
         )));
+    }
+    if v.status == VolumeStatus::InUse {
+        in_use_snapshot_check(&mut tx, &volume_id).await?;
     }
     let set = tx.get::<QuotaSet>(&project).await?.map(|s| s.value);
     let types = tx.list::<crate::types::VolumeType>(None).await?;
@@ -188,6 +214,25 @@ pub async fn create(
         StatusCode::ACCEPTED,
         Json(json!({"snapshot": views::snapshot(&ctx, &snap)})),
     ))
+}
+
+/// An in-use volume is frozen by the agent of the server it is plugged into
+/// (QMP, under the running guest); a volume in use through a Block Storage
+/// attachment only has no one to freeze it (the storage controller freezes
+/// available volumes only), so that is refused rather than left to fail.
+async fn in_use_snapshot_check(tx: &mut nimbus_store::Tx<'_>, id: &str) -> ApiResult<()> {
+    let plugged = tx
+        .get::<VolumeAttachment>(id)
+        .await?
+        .is_some_and(|a| a.value.compute && a.value.status == AttachmentStatus::Attached);
+    if plugged {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "Invalid volume: Volume {id} is in-use through a Block Storage attachment only \
+             (no server has it plugged); snapshot it once it is detached and available."
+        )))
+    }
 }
 
 /// `PUT /snapshots/{snapshot_id}`: name and description.

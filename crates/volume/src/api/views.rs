@@ -4,7 +4,7 @@
 //! 3.64, consumes_quota 3.65) and per caller (admins see the host attributes).
 
 use super::common::links;
-use crate::types::{Snapshot, Source, Volume, VolumeType};
+use crate::types::{Snapshot, Source, Volume, VolumeAttachment, VolumeType};
 use nimbus_api::links::PublicUrl;
 use nimbus_api::microversion::Microversion;
 use serde_json::{json, Value};
@@ -31,8 +31,23 @@ pub fn volume_summary(c: &Ctx, v: &Volume) -> Value {
     })
 }
 
-/// The full view; `vtype` is the volume's type (None if it was deleted meanwhile).
+/// The full view of a volume that is not attached (a new one).
 pub fn volume(c: &Ctx, v: &Volume, vtype: Option<&VolumeType>) -> Value {
+    volume_with(c, v, vtype, None)
+}
+
+/// The full view; `vtype` is the volume's type (None if it was deleted
+/// meanwhile), `attachment` its attachment record, if any.
+pub fn volume_with(
+    c: &Ctx,
+    v: &Volume,
+    vtype: Option<&VolumeType>,
+    attachment: Option<&VolumeAttachment>,
+) -> Value {
+    let attachments: Vec<Value> = attachment
+        .and_then(|a| super::attachment_views::in_volume(a, c.admin))
+        .into_iter()
+        .collect();
     let (snapshot_id, source_volid) = match &v.source {
         Source::Snapshot(s) => (Some(s.as_str()), None),
         Source::Volume(s) => (None, Some(s.as_str())),
@@ -52,7 +67,7 @@ pub fn volume(c: &Ctx, v: &Volume, vtype: Option<&VolumeType>) -> Value {
         "snapshot_id": snapshot_id,
         "source_volid": source_volid,
         "metadata": v.metadata,
-        "attachments": [],
+        "attachments": attachments,
         "links": links(c.url, &v.project_id, "volumes", &v.id),
         "user_id": v.user_id,
         "created_at": timestamp(&v.created_at),

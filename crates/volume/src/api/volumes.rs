@@ -7,7 +7,9 @@ use super::common::{self, opt_string, param, wrapped, Params};
 use super::list::ListRequest;
 use super::views::{self, Ctx};
 use super::UrlProject;
-use crate::types::{Snapshot, SnapshotStatus, Volume, VolumeStatus, VolumeType};
+use crate::types::{
+    AttachmentStatus, Snapshot, SnapshotStatus, Volume, VolumeAttachment, VolumeStatus, VolumeType,
+};
 use crate::Volumes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -21,7 +23,9 @@ use nimbus_api::microversion::Microversion;
 use nimbus_api::policy::allowed;
 use nimbus_api::query::Query;
 use nimbus_api::{ApiError, ApiResult};
+use nimbus_store::Versioned;
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Filters the volume lists accept (Cinder's default `resource_query_filters`).
@@ -102,9 +106,25 @@ async fn list_volumes(
         mv,
         admin: caller.is_cloud_admin(),
     };
+    // One read of the attachments for the whole list (the summary shows none).
+    let attachments: HashMap<String, VolumeAttachment> = if detailed {
+        svc.store
+            .list::<VolumeAttachment>(None)
+            .await?
+            .into_iter()
+            .map(|a| (a.value.id.clone(), a.value))
+            .collect()
+    } else {
+        HashMap::new()
+    };
     let mut views = Vec::new();
     for v in svc.store.list::<Volume>(scope.as_deref()).await? {
-        let view = views::volume(&ctx, &v.value, types.get(&v.value.volume_type_id));
+        let view = views::volume_with(
+            &ctx,
+            &v.value,
+            types.get(&v.value.volume_type_id),
+            attachments.get(&v.value.id),
+        );
         if req.matches(&view)? {
             views.push(view);
         }
@@ -149,12 +169,18 @@ pub async fn view_one(
     v: &Volume,
 ) -> ApiResult<Value> {
     let vtype = svc.store.get::<VolumeType>(&v.volume_type_id).await?;
+    let attachment = svc.store.get::<VolumeAttachment>(&v.id).await?;
     let ctx = Ctx {
         url,
         mv,
         admin: caller.is_cloud_admin(),
     };
-    Ok(views::volume(&ctx, v, vtype.as_ref().map(|t| &t.value)))
+    Ok(views::volume_with(
+        &ctx,
+        v,
+        vtype.as_ref().map(|t| &t.value),
+        attachment.as_ref().map(|a| &a.value),
+    ))
 }
 
 /// `PUT /volumes/{volume_id}`: name, description, metadata.
@@ -234,16 +260,19 @@ pub async fn delete(
         .get::<Volume>(id)
         .await?
         .ok_or_else(|| access::volume_not_found(id))?;
-    let mut v = found.value;
-    if !(DELETABLE.contains(&v.status) || force && v.status != VolumeStatus::Deleting) {
+    if !(DELETABLE.contains(&found.value.status)
+        || force && found.value.status != VolumeStatus::Deleting)
+    {
         return Err(ApiError::bad_request(format!(
             "Invalid volume: Volume status must be available or error or error_restoring or \
              error_extending or error_managing and must not be migrating, attached, belong to \
              a group, have snapshots, awaiting a transfer, or be disassociated from snapshots \
              after volume transfer. (volume {id} is {})",
-            v.status.as_str()
+            found.value.status.as_str()
         )));
     }
+    let found = release_for_delete(&mut tx, found).await?;
+    let mut v = found.value;
     let snapshots: Vec<Snapshot> = tx
         .list::<Snapshot>(Some(&v.project_id))
         .await?
@@ -272,6 +301,37 @@ pub async fn delete(
     tx.update(&v, Some(found.revision)).await?;
     commit_audited(tx, &caller, "volume.volume.delete", "volume", id).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Even a forced delete leaves an attached volume alone (Cinder: "must not be
+/// attached"), and every volume a server's agent owns; a bookkeeping
+/// reservation of a volume force-deleted goes with it. Returns the volume as
+/// it is after that.
+async fn release_for_delete(
+    tx: &mut nimbus_store::Tx<'_>,
+    found: Versioned<Volume>,
+) -> ApiResult<Versioned<Volume>> {
+    let id = found.value.id.clone();
+    let Some(a) = tx.get::<VolumeAttachment>(&id).await? else {
+        return Ok(found);
+    };
+    let a = a.value;
+    if a.compute
+        || matches!(
+            a.status,
+            AttachmentStatus::Attached | AttachmentStatus::Detaching
+        )
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid volume: Volume {id} must not be attached (attachment {} to server {} is \
+             {}); detach it first.",
+            a.attachment_id,
+            a.server_id.as_deref().unwrap_or("-"),
+            a.status.as_str()
+        )));
+    }
+    crate::attach::finish_detach(tx, &id).await?;
+    access::reload_volume(tx, &id).await
 }
 
 /// `/{project_id}` when the request URL carried one (for the next links).
