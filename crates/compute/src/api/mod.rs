@@ -7,6 +7,7 @@
 //! its errors in Nova's format, unknown paths under `/compute` included. Servers
 //! live in `servers.rs` and `server_*.rs`.
 
+pub mod bdm;
 pub mod common;
 pub mod discovery;
 pub mod extra_specs;
@@ -23,6 +24,7 @@ pub mod server_groups;
 pub mod server_input;
 pub mod server_parts;
 pub mod server_view;
+pub mod server_volumes;
 pub mod servers;
 pub mod views;
 
