@@ -318,6 +318,22 @@ mod tests {
     }
 
     #[test]
+    fn a_volume_root_takes_no_host_disk() {
+        let mut servers = [server("bfv", Some("a")), server("local", Some("a"))];
+        local_disks(&mut servers, &HashSet::from(["bfv".to_string()]));
+        assert_eq!((servers[0].flavor.disk, servers[1].flavor.disk), (0, 1));
+        let tight = Room {
+            disk: 0.0,
+            ..room("a", 4096.0)
+        };
+        assert_eq!(
+            choose(&servers[0], std::slice::from_ref(&tight), None, &[]).as_deref(),
+            Some("a")
+        );
+        assert_eq!(choose(&servers[1], &[tight], None, &[]), None);
+    }
+
+    #[test]
     fn least_loaded_then_policies() {
         let rooms = [room("a", 4096.0), room("b", 8192.0), room("c", 512.0)];
         let new = server("new", None);

@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use nimbus_api::auth::Principal;
 use nimbus_api::{ApiError, ApiResult};
 use nimbus_store::Tx;
+use nimbus_volume::api::access;
 use nimbus_volume::attach::{self, NewAttachment};
 use nimbus_volume::create::{self, Planned, VolumeSpec};
 use nimbus_volume::types::{Source, Volume, VolumeStatus};
@@ -133,7 +134,12 @@ pub async fn plan(
                 }
                 Source::Image(id.clone())
             }
-            VolumeSource::Snapshot(id) => Source::Snapshot(id.clone()),
+            VolumeSource::Snapshot(id) => {
+                access::snapshot(&c.store, caller, "volume:get_snapshot", id)
+                    .await
+                    .map_err(|e| bdm_error(e, "snapshot", id))?;
+                Source::Snapshot(id.clone())
+            }
             VolumeSource::Blank => Source::Blank,
         };
         let spec = VolumeSpec {
@@ -146,11 +152,9 @@ pub async fn plan(
         };
         let planned = create::plan(&c.store, &c.images, caller, project, spec)
             .await
-            .map_err(|e| match &source {
-                Source::Snapshot(id) => bdm_error(e, "snapshot", id),
-                Source::Image(id) => bdm_error(e, "image", id),
-                // A volume type that does not exist is a bad request in Nova.
-                _ if e.status == StatusCode::NOT_FOUND => ApiError::bad_request(e.message),
+            .map_err(|e| match e.status {
+                // What is left to miss is the volume type: a bad request in Nova.
+                StatusCode::NOT_FOUND => ApiError::bad_request(e.message),
                 _ => e,
             })?;
         out.push(PlannedBdm {
