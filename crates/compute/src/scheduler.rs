@@ -86,20 +86,7 @@ pub fn wants_host(s: &Server) -> bool {
 
 /// One pass over everything; binds or fails every server waiting for a host.
 pub async fn pass(store: &Store) -> nimbus_store::Result<()> {
-    let mut servers: Vec<Server> = store
-        .list::<Server>(None)
-        .await?
-        .into_iter()
-        .map(|v| v.value)
-        .collect();
-    let volume_roots: HashSet<String> = store
-        .list::<VolumeAttachment>(None)
-        .await?
-        .into_iter()
-        .filter(|a| a.value.boot_index == Some(0))
-        .filter_map(|a| a.value.server_id)
-        .collect();
-    local_disks(&mut servers, &volume_roots);
+    let mut servers = weighed_servers(store).await?;
     let mut pending: Vec<Server> = servers.iter().filter(|s| wants_host(s)).cloned().collect();
     if pending.is_empty() {
         return Ok(());
@@ -137,7 +124,27 @@ pub async fn pass(store: &Store) -> nimbus_store::Result<()> {
     Ok(())
 }
 
-/// What each server takes from its host's disk, in these scheduling copies: a
+/// Every server, as it weighs on a host: the copies the scheduler and the
+/// hypervisor statistics count with (see [`local_disks`]).
+pub async fn weighed_servers(store: &Store) -> nimbus_store::Result<Vec<Server>> {
+    let mut servers: Vec<Server> = store
+        .list::<Server>(None)
+        .await?
+        .into_iter()
+        .map(|v| v.value)
+        .collect();
+    let volume_roots: HashSet<String> = store
+        .list::<VolumeAttachment>(None)
+        .await?
+        .into_iter()
+        .filter(|a| a.value.boot_index == Some(0))
+        .filter_map(|a| a.value.server_id)
+        .collect();
+    local_disks(&mut servers, &volume_roots);
+    Ok(servers)
+}
+
+/// What each server takes from its host's disk, in these counting copies: a
 /// server whose root disk is a volume (`volume_roots`) needs no `flavor.disk`
 /// there (the volume lives in the volume store), only its ephemeral disk.
 fn local_disks(servers: &mut [Server], volume_roots: &HashSet<String>) {

@@ -690,3 +690,32 @@ async fn osc_boot_from_volume_creates_one_volume_per_server() {
         assert!(a.value.compute);
     }
 }
+
+#[tokio::test]
+async fn a_volume_root_takes_no_disk_of_its_host() {
+    let s = setup().await;
+    let app = &s.app;
+    let bfv = json!({"server": {"name": "bfv", "imageRef": "", "flavorRef": "SCS-2V-4-20s",
+        "networks": [{"uuid": s.net}],
+        "block_device_mapping_v2": [{"uuid": s.image, "boot_index": 0, "source_type": "image",
+            "destination_type": "volume", "volume_size": 1}]}});
+    let r = app
+        .expect(202, MV, "POST", "/servers", ALICE, Some(&bfv))
+        .await;
+    app.wait_status(ALICE, r["server"]["id"].as_str().unwrap(), "ACTIVE")
+        .await;
+    let used = || async {
+        app.expect(200, MV, "GET", "/os-hypervisors/detail", ADMIN, None)
+            .await["hypervisors"][0]["local_gb_used"]
+            .clone()
+    };
+    assert_eq!(used().await, 0);
+    let mut local = create_body("local", &s.image, &s.net);
+    local["server"]["flavorRef"] = json!("SCS-2V-4-20s");
+    let r = app
+        .expect(202, MV, "POST", "/servers", ALICE, Some(&local))
+        .await;
+    app.wait_status(ALICE, r["server"]["id"].as_str().unwrap(), "ACTIVE")
+        .await;
+    assert_eq!(used().await, 20);
+}

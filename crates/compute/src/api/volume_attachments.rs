@@ -415,3 +415,48 @@ pub async fn update(
     finish(tx, &caller, &s, "update_volume", &volume_id).await?;
     Ok(StatusCode::ACCEPTED)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nimbus_api::microversion::Version;
+
+    #[test]
+    fn fields_per_microversion() {
+        let now = Utc::now();
+        let a = VolumeAttachment {
+            id: "v".into(),
+            attachment_id: "a".into(),
+            project_id: "p".into(),
+            server_id: Some("s".into()),
+            status: AttachmentStatus::Attached,
+            compute: true,
+            device: Some("/dev/vdb".into()),
+            boot_index: None,
+            delete_on_termination: true,
+            tag: Some("t".into()),
+            mode: "rw".into(),
+            connector: None,
+            slot: Some(1),
+            attached_at: Some(now),
+            created_at: now,
+            updated_at: now,
+        };
+        let at = |minor| view(Microversion(Version::new(2, minor)), &a);
+        assert_eq!(
+            at(1),
+            json!({"id": "v", "device": "/dev/vdb", "serverId": "s", "volumeId": "v"})
+        );
+        assert_eq!(at(70)["tag"], "t");
+        assert!(at(78).get("delete_on_termination").is_none());
+        assert_eq!(at(79)["delete_on_termination"], true);
+        let new = at(89);
+        assert!(new.get("id").is_none());
+        assert_eq!(
+            (&new["attachment_id"], &new["bdm_uuid"]),
+            (&json!("a"), &json!("a"))
+        );
+        assert!(DEVICE.is_match("/dev/vdb") && DEVICE.is_match("/dev/xvdc1"));
+        assert!(!DEVICE.is_match("vdb") && !DEVICE.is_match("/dev/"));
+    }
+}
