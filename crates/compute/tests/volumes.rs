@@ -551,7 +551,7 @@ async fn bad_volume_mappings_are_400s_and_leave_nothing_behind() {
         (
             mapping(
                 json!([{"uuid": s.image, "boot_index": 0, "source_type": "image",
-                        "destination_type": "volume", "volume_size": 0}]),
+                        "destination_type": "volume"}]),
                 "",
                 1,
             ),

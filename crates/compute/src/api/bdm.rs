@@ -86,7 +86,8 @@ fn boot_index(v: Option<&Value>) -> ApiResult<Option<i32>> {
     }
 }
 
-/// `volume_size`: a positive integer or a string of digits (0 and null: none).
+/// `volume_size`: a positive integer or a string of digits (null: none), as
+/// Nova's schema (`minimum: 1`).
 fn volume_size(v: Option<&Value>) -> ApiResult<Option<u64>> {
     let n = match v {
         None | Some(Value::Null) => return Ok(None),
@@ -97,12 +98,11 @@ fn volume_size(v: Option<&Value>) -> ApiResult<Option<u64>> {
         Some(_) => None,
     };
     match n {
-        Some(0) => Ok(None),
-        Some(n) if n <= i32::MAX as u64 => Ok(Some(n)),
+        Some(n) if (1..=i32::MAX as u64).contains(&n) => Ok(Some(n)),
         _ => Err(invalid(
             "volume_size",
             v.unwrap_or(&Value::Null),
-            "Must be an integer from 0 to 2147483647 (or a string of one).",
+            "Must be an integer from 1 to 2147483647 (or a string of one).",
         )),
     }
 }
@@ -249,6 +249,11 @@ pub fn parse(
         }
         if let Some(i) = index {
             boot_indexes.push(i);
+        }
+        if !to_volume && source_type != "image" {
+            return Err(invalid_bdm(format!(
+                "source_type {source_type} with destination_type local is not supported                  (local ephemeral and swap disks are not offered; use a blank volume)."
+            )));
         }
         if !to_volume {
             // Nova maps only the requested image to the local root disk.
