@@ -242,3 +242,36 @@ def test_volumes_attached_in_server_documents(nimbus, tmp_path, microversion):
         admin.run("server", "delete", name, check=False)
         conn.close()
         admin.run("image", "delete", image, check=False)
+
+
+def test_add_volume_to_a_running_server_with_the_cli(nimbus, tmp_path):
+    admin = nimbus.admin_cli()
+    disk = tmp_path / "disk.raw"
+    disk.write_bytes(b"\0" * (1 << 20))
+    image = admin.json("image", "create", "--disk-format", "raw", "--container-format", "bare",
+                       "--file", str(disk), unique("img"))["id"]
+    name, vol_name = unique("vm"), unique("data")
+    try:
+        admin.run("volume", "create", "--size", "1", vol_name)
+        vid = _wait(lambda: (v := admin.json("volume", "show", vol_name))["status"] == "available"
+                    and v["id"], "the data volume")
+        sid = admin.json("server", "create", "--flavor", "SCS-1V-4", "--image", image,
+                         "--network", "private", "--wait", name)["id"]
+        added = admin.json("server", "add", "volume", "--tag", "data",
+                           "--enable-delete-on-termination", sid, vid)
+        assert added["Device"] == "/dev/vdb" and added["Tag"] == "data", added
+        assert added["Delete On Termination"] is True, added
+        # The agent of the server's host plugs it: attaching until then.
+        assert admin.json("volume", "show", vid)["status"] in ("attaching", "in-use")
+        listed = admin.json("server", "volume", "list", sid)
+        assert [(a["Volume ID"], a["Device"], a["Tag"]) for a in listed] == [
+            (vid, "/dev/vdb", "data")]
+        # Attached already (here or anywhere): Cinder's in-use rule.
+        admin.fails("server", "add", "volume", sid, vid, status=400)
+        # delete_on_termination asked for at attach time: it goes with the server.
+        admin.run("server", "delete", "--wait", sid)
+        _wait(lambda: _volume_gone(admin, vid), "the data volume to go with the server")
+    finally:
+        admin.run("server", "delete", name, check=False)
+        admin.run("volume", "delete", vol_name, check=False)
+        admin.run("image", "delete", image, check=False)
