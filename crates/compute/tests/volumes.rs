@@ -719,3 +719,46 @@ async fn a_volume_root_takes_no_disk_of_its_host() {
         .await;
     assert_eq!(used().await, 20);
 }
+
+#[tokio::test]
+async fn cinder_reservations_are_not_novas_attachments() {
+    let s = setup().await;
+    let app = &s.app;
+    let server = running_server(&s, "vm1").await;
+    let vol = app.volume(PROJECT_A, 1, false).await;
+    // Cinder's attachments API reserving the volume for the server.
+    let mut tx = app.store.store.begin().await.unwrap();
+    nimbus_volume::attach::attach(
+        &mut tx,
+        &vol,
+        nimbus_volume::attach::NewAttachment {
+            project_id: PROJECT_A.into(),
+            server_id: Some(server.clone()),
+            compute: false,
+            status: Some(nimbus_volume::types::AttachmentStatus::Reserved),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let doc = app
+        .expect(200, MV, "GET", &format!("/servers/{server}"), ALICE, None)
+        .await;
+    assert_eq!(
+        doc["server"]["os-extended-volumes:volumes_attached"],
+        json!([])
+    );
+    let path = format!("/servers/{server}/os-volume_attachments");
+    let list = app.expect(200, MV, "GET", &path, ALICE, None).await;
+    assert_eq!(list["volumeAttachments"], json!([]));
+    app.expect(404, MV, "GET", &format!("{path}/{vol}"), ALICE, None)
+        .await;
+    // Reserved: not available for Nova to attach.
+    app.expect(400, MV, "POST", &path, ALICE, Some(&attach_body(&vol)))
+        .await;
+    assert_eq!(
+        app.stored_volume(&vol).await.unwrap().status,
+        VolumeStatus::Reserved
+    );
+}

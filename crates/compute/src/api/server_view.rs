@@ -52,12 +52,13 @@ pub struct Lookup {
     volumes: HashMap<String, Vec<VolumeAttachment>>,
 }
 
-/// Volume attachments by server id, each list root first, then by age.
+/// Nova's volume attachments by server id, each list root first, then by age.
 fn volumes_by_server(
     list: Vec<Versioned<VolumeAttachment>>,
 ) -> HashMap<String, Vec<VolumeAttachment>> {
     let mut out: HashMap<String, Vec<VolumeAttachment>> = HashMap::new();
-    for a in list {
+    // Cinder's bookkeeping-only attachments are no block device mappings of Nova.
+    for a in list.into_iter().filter(|a| a.value.compute) {
         if let Some(server) = a.value.server_id.clone() {
             out.entry(server).or_default().push(a.value);
         }
