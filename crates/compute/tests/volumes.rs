@@ -83,6 +83,17 @@ async fn actions(app: &App, server: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether an audit record of `action` on `target` was written.
+async fn audited(app: &App, action: &str, target: &str) -> bool {
+    app.store
+        .store
+        .list::<nimbus_api::audit::AuditRecord>(None)
+        .await
+        .unwrap()
+        .iter()
+        .any(|r| r.value.action == action && r.value.target_id == target)
+}
+
 #[tokio::test]
 async fn attach_and_detach_move_the_statuses_and_show_per_microversion() {
     let s = setup().await;
@@ -177,6 +188,8 @@ async fn attach_and_detach_move_the_statuses_and_show_per_microversion() {
         "{acts:?}"
     );
     assert!(acts.contains(&"detach_volume".to_string()), "{acts:?}");
+    assert!(audited(app, "compute.server.attach_volume", &server).await);
+    assert!(audited(app, "compute.server.detach_volume", &server).await);
 
     // Shut off: attach and detach still work.
     app.expect(
@@ -412,6 +425,7 @@ async fn the_spec_body_boots_from_a_ten_gib_volume_made_of_the_image() {
     assert!(v.bootable);
     assert_eq!(v.project_id, PROJECT_A);
     assert_eq!(v.image_metadata["image_id"], s.image);
+    assert!(audited(app, "volume.volume.create", &vol).await);
     let a = app
         .expect(
             200,

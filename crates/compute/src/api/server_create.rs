@@ -207,7 +207,7 @@ pub async fn create(
             ..Server::default()
         };
         tx.create(&server).await?;
-        server_volumes::create_in(&mut tx, &project, &id, &volumes).await?;
+        server_volumes::create_in(&mut tx, &caller, &project, &id, &volumes).await?;
         record_action(&mut tx, &caller, &server, "create", &request).await?;
         AuditRecord::new(Some(&caller), "compute.server.create", "server", &id, true)
             .write(&mut tx)

@@ -12,6 +12,7 @@ use super::bdm::{invalid_bdm, BlockDevices, VolumeBdm, VolumeSource};
 use crate::types::Flavor;
 use crate::Compute;
 use axum::http::StatusCode;
+use nimbus_api::audit::AuditRecord;
 use nimbus_api::auth::Principal;
 use nimbus_api::{ApiError, ApiResult};
 use nimbus_store::Tx;
@@ -178,6 +179,7 @@ fn volume_target<'a>(project: &'a str, id: &'a str) -> nimbus_api::policy::Targe
 /// Cinder's quota refusal (413) is Nova's 403.
 pub async fn create_in(
     tx: &mut Tx<'_>,
+    caller: &Principal,
     project: &str,
     server_id: &str,
     planned: &[PlannedBdm],
@@ -201,8 +203,18 @@ pub async fn create_in(
                             ApiError::forbidden(format!("Quota exceeded: {}", e.message))
                         }
                         _ => e,
-                    })?
-                    .id
+                    })?;
+                AuditRecord::new(
+                    Some(caller),
+                    "volume.volume.create",
+                    "volume",
+                    &new.volume.id,
+                    true,
+                )
+                .with_detail(format!("block_device_mapping_v2 of server {server_id}"))
+                .write(tx)
+                .await?;
+                new.volume.id
             }
             (None, VolumeSource::Volume(id)) => id.clone(),
             (None, _) => continue,
