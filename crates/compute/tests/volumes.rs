@@ -776,3 +776,71 @@ async fn cinder_reservations_are_not_novas_attachments() {
         VolumeStatus::Reserved
     );
 }
+
+#[tokio::test]
+async fn boot_from_a_snapshot_makes_a_volume_of_it() {
+    let s = setup().await;
+    let app = &s.app;
+    let origin = app.volume(PROJECT_A, 3, true).await;
+    let now = chrono::Utc::now();
+    let snap = nimbus_volume::types::Snapshot {
+        id: uuid::Uuid::new_v4().to_string(),
+        project_id: PROJECT_A.into(),
+        user_id: "someone".into(),
+        volume_id: origin.clone(),
+        name: None,
+        description: None,
+        size: 3,
+        status: nimbus_volume::types::SnapshotStatus::Available,
+        metadata: Default::default(),
+        error: None,
+        layer: Some(format!("{origin}.0.qcow2")),
+        chain: vec![],
+        base_image: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = app.store.store.begin().await.unwrap();
+    tx.create(&snap).await.unwrap();
+    tx.commit().await.unwrap();
+    // OSC's `--snapshot` mapping.
+    let body = json!({"server": {"name": "fromsnap", "imageRef": "", "flavorRef": "SCS-1V-4",
+        "networks": [{"uuid": s.net}],
+        "block_device_mapping_v2": [{"uuid": snap.id, "boot_index": 0, "source_type": "snapshot",
+            "destination_type": "volume", "delete_on_termination": false}]}});
+    let r = app
+        .expect(202, MV, "POST", "/servers", ALICE, Some(&body))
+        .await;
+    let id = r["server"]["id"].as_str().unwrap().to_string();
+    let doc = app.wait_status(ALICE, &id, "ACTIVE").await;
+    let vol = doc["os-extended-volumes:volumes_attached"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = app
+        .wait_volume(&vol, Some(VolumeStatus::InUse))
+        .await
+        .unwrap();
+    assert_eq!(
+        v.source,
+        nimbus_volume::types::Source::Snapshot(snap.id.clone())
+    );
+    assert_eq!(v.size, 3);
+    assert!(v.bootable, "bootable as its origin");
+    // A size below the snapshot's is Cinder's 400.
+    let mut small = body.clone();
+    small["server"]["block_device_mapping_v2"][0]["volume_size"] = json!(1);
+    let r = app.at(MV, "POST", "/servers", ALICE, Some(&small)).await;
+    assert_eq!(r.code(), 400, "{}", r.text());
+    assert!(
+        r.text().contains("cannot be smaller than the snapshot"),
+        "{}",
+        r.text()
+    );
+    // Another project cannot use the snapshot.
+    let mut theirs = body.clone();
+    theirs["server"]["networks"] = json!("none");
+    let r = app.at(MV, "POST", "/servers", BOB, Some(&theirs)).await;
+    assert_eq!(r.code(), 400, "{}", r.text());
+    assert!(r.text().contains("failed to get snapshot"), "{}", r.text());
+}
