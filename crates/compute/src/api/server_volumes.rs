@@ -143,9 +143,10 @@ pub async fn plan(
             }
             VolumeSource::Blank => Source::Blank,
         };
+        // Nova names the volumes it makes "" (Cinder shows them so).
         let spec = VolumeSpec {
-            name: None,
-            description: None,
+            name: Some(String::new()),
+            description: Some(String::new()),
             size: bdm.volume_size,
             volume_type: bdm.volume_type.clone(),
             source: source.clone(),
