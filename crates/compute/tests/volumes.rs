@@ -175,6 +175,21 @@ async fn attach_and_detach_move_the_statuses_and_show_per_microversion() {
     app.wait_volume(&vol, Some(VolumeStatus::Available)).await;
     let list = app.expect(200, MV, "GET", &path, ALICE, None).await;
     assert_eq!(list["volumeAttachments"].as_array().unwrap().len(), 1);
+    // Paging: limit and offset, as Nova.
+    let page = |q: &'static str| {
+        let path = path.clone();
+        async move {
+            app.expect(200, MV, "GET", &format!("{path}?{q}"), ALICE, None)
+                .await["volumeAttachments"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(page("limit=0").await, 1);
+    assert_eq!(page("offset=1").await, 0);
+    app.expect(400, MV, "GET", &format!("{path}?limit=-1"), ALICE, None)
+        .await;
     assert_eq!(list["volumeAttachments"][0]["volumeId"], vol2.as_str());
     app.expect(404, MV, "GET", &format!("{path}/{vol}"), ALICE, None)
         .await;

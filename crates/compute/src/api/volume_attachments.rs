@@ -135,7 +135,11 @@ pub async fn index(
             }),
         }
     };
-    let limit = number("limit")?.unwrap_or(MAX_LIMIT).min(MAX_LIMIT);
+    // As Nova's `limited`: 0 (or none) is the longest page.
+    let limit = match number("limit")? {
+        None | Some(0) => MAX_LIMIT,
+        Some(l) => l.min(MAX_LIMIT),
+    };
     let offset = number("offset")?.unwrap_or(0);
     load(&c, &caller, &server_id, &rule("index")).await?;
     let list: Vec<Value> = of_server(&c.store, &server_id)
