@@ -193,6 +193,22 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("compute:os-interface:index", PROJECT_READ),
     ("compute:os-interface:attach", PROJECT_WRITE),
     ("compute:os-interface:detach", PROJECT_WRITE),
+    // Compute: volume attachments (Nova's names); swapping is Cinder's (admins)
+    ("os_compute_api:os-volumes-attachments:index", PROJECT_READ),
+    ("os_compute_api:os-volumes-attachments:show", PROJECT_READ),
+    (
+        "os_compute_api:os-volumes-attachments:create",
+        PROJECT_WRITE,
+    ),
+    (
+        "os_compute_api:os-volumes-attachments:update",
+        PROJECT_WRITE,
+    ),
+    (
+        "os_compute_api:os-volumes-attachments:delete",
+        PROJECT_WRITE,
+    ),
+    ("os_compute_api:os-volumes-attachments:swap", ADMIN),
     ("compute:os-security-groups:list", PROJECT_READ),
     ("compute:os-instance-actions:index", PROJECT_READ),
     ("compute:os-instance-actions:events:details", ADMIN),

@@ -13,6 +13,7 @@ use nimbus_store::{Store, Tx};
 
 /// Removes a deleted server for good, in one transaction: its ports are released
 /// (the ones Nova created are deleted, the ones the user passed in are unbound),
+/// its volumes are detached (and those marked `delete_on_termination` deleted),
 /// it leaves its server group, its `delete` instance action is finished, and the
 /// server object is deleted. A server that is already gone is fine (idempotent:
 /// the agent may call this twice after a restart).
@@ -35,6 +36,9 @@ pub async fn finish_delete(
     networking
         .release_ports_in(&mut tx, &created, &server.user_ports)
         .await?;
+    // The guest is gone, so its volumes are no longer open: each is available
+    // again, or deleted when it was attached with delete_on_termination.
+    let deleted_volumes = nimbus_volume::attach::release_server(&mut tx, server_id).await?;
     if let Some(group_id) = &server.server_group {
         if let Some(g) = tx.get::<ServerGroup>(group_id).await? {
             let mut group = g.value;
@@ -53,7 +57,14 @@ pub async fn finish_delete(
     tx.delete::<Server>(server_id, Some(current.revision))
         .await?;
     AuditRecord::new(None, "compute.server.delete", "server", server_id, true)
-        .with_detail("guest removed; ports released")
+        .with_detail(if deleted_volumes.is_empty() {
+            "guest removed; ports and volumes released".to_string()
+        } else {
+            format!(
+                "guest removed; ports and volumes released; volumes deleted on termination: {}",
+                deleted_volumes.join(", ")
+            )
+        })
         .write(&mut tx)
         .await?;
     tx.commit().await?;

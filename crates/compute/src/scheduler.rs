@@ -2,7 +2,8 @@
 //! servers and hypervisors and, for every server in `building` without a host and
 //! not being deleted, filters the hypervisors that are up (heartbeat within
 //! [`HEARTBEAT_TIMEOUT_SECS`]) with room for the flavor (capacity × allocation
-//! ratio − what the servers bound there take) and that its server group's policy
+//! ratio − what the servers bound there take; a server booted from a volume
+//! takes no root disk from its host) and that its server group's policy
 //! allows, then picks the least loaded. None left: the server goes to ERROR with
 //! Nova's "No valid host" fault.
 //!
@@ -15,7 +16,8 @@ use crate::lifecycle::finish_action;
 use crate::server::{Fault, Hypervisor, Server, ServerGroup, TaskState, VmState};
 use chrono::Utc;
 use nimbus_store::{Change, Resource, Store, WatchFilter};
-use std::collections::HashMap;
+use nimbus_volume::types::VolumeAttachment;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// A hypervisor whose agent has not reported for this long is down.
@@ -84,12 +86,7 @@ pub fn wants_host(s: &Server) -> bool {
 
 /// One pass over everything; binds or fails every server waiting for a host.
 pub async fn pass(store: &Store) -> nimbus_store::Result<()> {
-    let mut servers: Vec<Server> = store
-        .list::<Server>(None)
-        .await?
-        .into_iter()
-        .map(|v| v.value)
-        .collect();
+    let mut servers = weighed_servers(store).await?;
     let mut pending: Vec<Server> = servers.iter().filter(|s| wants_host(s)).cloned().collect();
     if pending.is_empty() {
         return Ok(());
@@ -125,6 +122,35 @@ pub async fn pass(store: &Store) -> nimbus_store::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Every server, as it weighs on a host: the copies the scheduler and the
+/// hypervisor statistics count with (see [`local_disks`]).
+pub async fn weighed_servers(store: &Store) -> nimbus_store::Result<Vec<Server>> {
+    let mut servers: Vec<Server> = store
+        .list::<Server>(None)
+        .await?
+        .into_iter()
+        .map(|v| v.value)
+        .collect();
+    let volume_roots: HashSet<String> = store
+        .list::<VolumeAttachment>(None)
+        .await?
+        .into_iter()
+        .filter(|a| a.value.boot_index == Some(0))
+        .filter_map(|a| a.value.server_id)
+        .collect();
+    local_disks(&mut servers, &volume_roots);
+    Ok(servers)
+}
+
+/// What each server takes from its host's disk, in these counting copies: a
+/// server whose root disk is a volume (`volume_roots`) needs no `flavor.disk`
+/// there (the volume lives in the volume store), only its ephemeral disk.
+fn local_disks(servers: &mut [Server], volume_roots: &HashSet<String>) {
+    for s in servers.iter_mut().filter(|s| volume_roots.contains(&s.id)) {
+        s.flavor.disk = 0;
+    }
 }
 
 /// Up: the agent said so and heartbeated recently.
@@ -296,6 +322,22 @@ mod tests {
             members: members.iter().map(|m| m.to_string()).collect(),
             created_at: Utc::now(),
         }
+    }
+
+    #[test]
+    fn a_volume_root_takes_no_host_disk() {
+        let mut servers = [server("bfv", Some("a")), server("local", Some("a"))];
+        local_disks(&mut servers, &HashSet::from(["bfv".to_string()]));
+        assert_eq!((servers[0].flavor.disk, servers[1].flavor.disk), (0, 1));
+        let tight = Room {
+            disk: 0.0,
+            ..room("a", 4096.0)
+        };
+        assert_eq!(
+            choose(&servers[0], std::slice::from_ref(&tight), None, &[]).as_deref(),
+            Some("a")
+        );
+        assert_eq!(choose(&servers[1], &[tight], None, &[]), None);
     }
 
     #[test]

@@ -11,6 +11,8 @@ use support::cloud::*;
 use support::*;
 
 const MV: Option<&str> = Some("2.79");
+/// A volume id nothing has.
+const NO_VOLUME: &str = "5e0f2b8e-8a4b-4f7a-9d0e-000000000000";
 
 #[tokio::test]
 async fn persona_matrix_for_one_server() {
@@ -76,6 +78,32 @@ async fn persona_matrix_for_one_server() {
             format!("{s}/tags/t"),
             None,
             [201, 204, 403, 404, 403],
+        ),
+        (
+            "GET",
+            format!("{s}/os-volume_attachments"),
+            None,
+            [200, 200, 200, 404, 200],
+        ),
+        // A volume nobody has: the policy answers first, then Nova's 404.
+        (
+            "POST",
+            format!("{s}/os-volume_attachments"),
+            Some(json!({"volumeAttachment": {"volumeId": NO_VOLUME}})),
+            [404, 404, 403, 404, 403],
+        ),
+        (
+            "DELETE",
+            format!("{s}/os-volume_attachments/{NO_VOLUME}"),
+            None,
+            [404, 404, 403, 404, 403],
+        ),
+        // A swap (any PUT before 2.85) is for admins only.
+        (
+            "PUT",
+            format!("{s}/os-volume_attachments/{NO_VOLUME}"),
+            Some(json!({"volumeAttachment": {"volumeId": NO_VOLUME}})),
+            [404, 403, 403, 404, 403],
         ),
         // BUILD: the state check answers after the policy check.
         (

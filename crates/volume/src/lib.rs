@@ -4,6 +4,7 @@
 //!
 //! - [`types`]: what is stored;
 //! - [`attach`]: the attachment state machine (Nova, Cinder and the agent use it);
+//! - [`create`]: a new volume record (Cinder's create and Nova's boot from volume);
 //! - [`storage`]: the files and the qemu-img commands;
 //! - [`controller`]: makes the files match the records (create, snapshot, extend,
 //!   delete, sweep of unused layers);
@@ -15,6 +16,7 @@ pub mod api;
 pub mod attach;
 pub mod bootstrap;
 pub mod controller;
+pub mod create;
 pub mod quota;
 pub mod storage;
 pub mod types;

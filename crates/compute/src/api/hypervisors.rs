@@ -104,13 +104,8 @@ async fn all(c: &Compute) -> ApiResult<(Vec<Hypervisor>, Vec<Server>)> {
         .into_iter()
         .map(|v| v.value)
         .collect();
-    let ss = c
-        .store
-        .list::<Server>(None)
-        .await?
-        .into_iter()
-        .map(|v| v.value)
-        .collect();
+    // A server booted from a volume uses no local disk for its root.
+    let ss = crate::scheduler::weighed_servers(&c.store).await?;
     Ok((hs, ss))
 }
 

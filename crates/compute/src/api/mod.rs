@@ -7,6 +7,7 @@
 //! its errors in Nova's format, unknown paths under `/compute` included. Servers
 //! live in `servers.rs` and `server_*.rs`.
 
+pub mod bdm;
 pub mod common;
 pub mod discovery;
 pub mod extra_specs;
@@ -23,8 +24,10 @@ pub mod server_groups;
 pub mod server_input;
 pub mod server_parts;
 pub mod server_view;
+pub mod server_volumes;
 pub mod servers;
 pub mod views;
+pub mod volume_attachments;
 
 use crate::{Compute, NOVA};
 use axum::middleware::{from_fn_with_state, map_response};
@@ -126,6 +129,16 @@ pub fn router(compute: Arc<Compute>) -> Router {
         .route(
             &r("/servers/{server_id}/os-interface/{port_id}"),
             get(server_parts::interface_show).delete(interfaces::detach),
+        )
+        .route(
+            &r("/servers/{server_id}/os-volume_attachments"),
+            get(volume_attachments::index).post(volume_attachments::create),
+        )
+        .route(
+            &r("/servers/{server_id}/os-volume_attachments/{volume_id}"),
+            get(volume_attachments::show)
+                .put(volume_attachments::update)
+                .delete(volume_attachments::delete),
         )
         .route(
             &r("/servers/{server_id}/os-security-groups"),

@@ -50,7 +50,7 @@ fn vm_name(v: VmState) -> &'static str {
 
 /// Nova's `check_instance_state`: the vm states an action allows, and whether it
 /// allows a task in progress (only a hard reboot interrupts a reboot).
-fn check_state(
+pub fn check_state(
     s: &Server,
     action: &str,
     vm: &[VmState],
@@ -75,7 +75,7 @@ fn check_state(
     Ok(())
 }
 
-fn check_lock(caller: &Principal, s: &Server) -> ApiResult<()> {
+pub fn check_lock(caller: &Principal, s: &Server) -> ApiResult<()> {
     if s.locked && !caller.is_cloud_admin() {
         return Err(ApiError::conflict(format!("Instance {} is locked", s.id)));
     }

@@ -3,11 +3,14 @@
 //! `create` instance action and audit record, under the project's quota.
 //!
 //! Everything a request names (flavor, image, keypair, networks, ports, security
-//! groups, server group) is resolved before anything is written, so a bad
-//! reference is a 400/404 at once and never a server stuck in BUILD.
+//! groups, server group, the volumes of `block_device_mapping_v2`) is resolved
+//! before anything is written, so a bad reference is a 400/404 at once and never
+//! a server stuck in BUILD. New volumes are made and all volumes attached in the
+//! same transaction (`server_volumes`).
 
 use super::common::*;
 use super::server_input::*;
+use super::server_volumes;
 use crate::lifecycle::{record_action, request_id};
 use crate::quota;
 use crate::server::{Hypervisor, Server, ServerGroup};
@@ -81,6 +84,8 @@ pub async fn create(
         }
     }
     let resolved = resolve(&c, &caller, &req).await?;
+    let volumes =
+        server_volumes::plan(&c, &caller, &project, &req.block_devices, &resolved.flavor).await?;
     let request = request_id();
     let reservation = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
 
@@ -202,6 +207,7 @@ pub async fn create(
             ..Server::default()
         };
         tx.create(&server).await?;
+        server_volumes::create_in(&mut tx, &caller, &project, &id, &volumes).await?;
         record_action(&mut tx, &caller, &server, "create", &request).await?;
         AuditRecord::new(Some(&caller), "compute.server.create", "server", &id, true)
             .write(&mut tx)
@@ -244,6 +250,44 @@ pub async fn create(
     Ok((StatusCode::ACCEPTED, headers, Json(json!({"server": doc}))))
 }
 
+/// The image of a local root disk: visible, active, and fitting the flavor.
+async fn check_image(
+    c: &Compute,
+    caller: &Principal,
+    image_id: &str,
+    flavor: &crate::types::Flavor,
+) -> ApiResult<()> {
+    let image = c
+        .images
+        .visible_image(caller, image_id)
+        .await
+        .map_err(|e| match e.status {
+            // Nova's own words for an image it cannot see.
+            StatusCode::NOT_FOUND => ApiError::bad_request("Can not find requested image"),
+            _ => e,
+        })?;
+    if image.status != ImageStatus::Active {
+        return Err(ApiError::bad_request(format!(
+            "Image {} is not active.",
+            image_id
+        )));
+    }
+    if flavor.disk > 0 {
+        let needed = image.virtual_size.or(image.size).unwrap_or(0);
+        if needed > flavor.disk << 30 || image.min_disk > flavor.disk {
+            return Err(ApiError::bad_request(
+                "Flavor's disk is too small for requested image.",
+            ));
+        }
+    }
+    if image.min_ram > flavor.ram {
+        return Err(ApiError::bad_request(
+            "Flavor's memory is too small for requested image.",
+        ));
+    }
+    Ok(())
+}
+
 /// What the request names, looked up.
 struct Resolved {
     flavor: crate::types::Flavor,
@@ -264,33 +308,10 @@ async fn resolve(c: &Compute, caller: &Principal, req: &CreateRequest) -> ApiRes
             req.flavor_id
         )));
     }
-    let image = c
-        .images
-        .visible_image(caller, &req.image_id)
-        .await
-        .map_err(|e| match e.status {
-            // Nova's own words for an image it cannot see.
-            StatusCode::NOT_FOUND => ApiError::bad_request("Can not find requested image"),
-            _ => e,
-        })?;
-    if image.status != ImageStatus::Active {
-        return Err(ApiError::bad_request(format!(
-            "Image {} is not active.",
-            req.image_id
-        )));
-    }
-    if flavor.disk > 0 {
-        let needed = image.virtual_size.or(image.size).unwrap_or(0);
-        if needed > flavor.disk << 30 || image.min_disk > flavor.disk {
-            return Err(ApiError::bad_request(
-                "Flavor's disk is too small for requested image.",
-            ));
-        }
-    }
-    if image.min_ram > flavor.ram {
-        return Err(ApiError::bad_request(
-            "Flavor's memory is too small for requested image.",
-        ));
+    // A server booted from a volume has no image to check here (its volumes
+    // are checked by `server_volumes::plan`).
+    if !req.image_id.is_empty() {
+        check_image(c, caller, &req.image_id, &flavor).await?;
     }
     let key_data = match &req.key_name {
         None => None,

@@ -2,6 +2,7 @@
 //! turned into a [`CreateRequest`], plus the field checks other server routes share
 //! (metadata, tags, access IPs, hostnames).
 
+use super::bdm::{self, BlockDevices, VolumeSource};
 use super::common::*;
 use base64::Engine;
 use nimbus_api::microversion::Microversion;
@@ -39,7 +40,10 @@ pub enum RequestedNic {
 #[derive(Clone, Debug)]
 pub struct CreateRequest {
     pub name: String,
+    /// The image of the local root disk; "" when the root is a volume.
     pub image_id: String,
+    /// `block_device_mapping_v2`: the volumes to make or attach.
+    pub block_devices: BlockDevices,
     pub flavor_id: String,
     pub key_name: Option<String>,
     pub networks: Networks,
@@ -139,18 +143,26 @@ impl CreateRequest {
         if flavor_id.is_empty() {
             return Err(bad("Invalid flavorRef provided."));
         }
-        let bdm_image = block_devices(obj.get("block_device_mapping_v2"))?;
-        let image_ref = string(obj, "imageRef")?.filter(|s| !s.is_empty());
-        let image_id = match (image_ref, bdm_image) {
-            (Some(r), _) => {
+        let image_ref = match string(obj, "imageRef")?.filter(|s| !s.is_empty()) {
+            None => None,
+            Some(r) => {
                 let id = last_segment(r);
                 if !is_uuid(&id) {
                     return Err(bad("Invalid imageRef provided."));
                 }
-                id
+                Some(id)
             }
+        };
+        let block_devices =
+            bdm::parse(mv, obj.get("block_device_mapping_v2"), image_ref.as_deref())?;
+        // A server booted from a volume has no image ("" in its documents).
+        let image_id = match (block_devices.root_volume(), image_ref) {
+            (Some(_), _) => String::new(),
             (None, Some(id)) => id,
-            (None, None) => return Err(bad("Missing imageRef attribute")),
+            (None, None) => match &block_devices.local_image {
+                Some(id) => id.clone(),
+                None => return Err(bad("Missing imageRef attribute")),
+            },
         };
         let key_name = string(obj, "key_name")?.map(str::to_string);
         let (networks, networks_given) = networks(mv, obj.get("networks"))?;
@@ -188,6 +200,15 @@ impl CreateRequest {
         let max_count = int_field(obj, "max_count", 1)?.unwrap_or(u64::from(min_count)) as u32;
         if min_count > max_count {
             return Err(bad("min_count must be <= max_count"));
+        }
+        let attaches_volume = block_devices
+            .volumes
+            .iter()
+            .any(|v| matches!(v.source, VolumeSource::Volume(_)));
+        if max_count > 1 && attaches_volume {
+            return Err(bad(
+                "Cannot attach one or more volumes to multiple instances",
+            ));
         }
         if max_count > 1 {
             if let Networks::List(l) = &networks {
@@ -252,6 +273,7 @@ impl CreateRequest {
         Ok(CreateRequest {
             name,
             image_id,
+            block_devices,
             flavor_id,
             key_name,
             networks,
@@ -271,63 +293,6 @@ impl CreateRequest {
             group,
             requested_host,
         })
-    }
-}
-
-/// `block_device_mapping_v2`: only the image→local root disk OSC sends (volumes
-/// come later); returns its image.
-fn block_devices(v: Option<&Value>) -> ApiResult<Option<String>> {
-    let list = match v {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Array(l)) => l,
-        Some(v) => return Err(invalid("block_device_mapping_v2", v, "Must be an array.")),
-    };
-    if list.is_empty() {
-        return Ok(None);
-    }
-    let unsupported = || {
-        bad("Block Device Mapping is Invalid: only an image as the local root disk (boot_index 0) is supported.")
-    };
-    if list.len() != 1 {
-        return Err(unsupported());
-    }
-    let b = list[0]
-        .as_object()
-        .ok_or_else(|| invalid("block_device_mapping_v2", &list[0], "Must be an object."))?;
-    check_keys(
-        b,
-        &[
-            "uuid",
-            "boot_index",
-            "source_type",
-            "destination_type",
-            "delete_on_termination",
-            "device_name",
-            "device_type",
-            "disk_bus",
-            "guest_format",
-            "volume_size",
-            "tag",
-            "volume_type",
-            "no_device",
-        ],
-        &[],
-    )?;
-    let s = |k: &str| b.get(k).and_then(Value::as_str);
-    let boot_zero = match b.get("boot_index") {
-        Some(Value::Number(n)) => n.as_i64() == Some(0),
-        Some(Value::String(x)) => x == "0",
-        _ => false,
-    };
-    let local = matches!(s("destination_type"), None | Some("local"));
-    if s("source_type") != Some("image") || !local || !boot_zero {
-        return Err(unsupported());
-    }
-    match s("uuid") {
-        Some(u) if is_uuid(u) => Ok(Some(u.to_string())),
-        _ => Err(bad(
-            "Block Device Mapping is Invalid: the image source needs a uuid.",
-        )),
     }
 }
 

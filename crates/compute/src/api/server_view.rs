@@ -1,7 +1,7 @@
 //! How a server looks on the wire, per microversion and caller: the brief list
 //! item and the full document (show, `/servers/detail`), with `addresses` built
-//! from the server's ports, the flavor embedded from 2.47, and the admin-only
-//! `OS-EXT-SRV-ATTR:*` fields.
+//! from the server's ports, the flavor embedded from 2.47, the attached volumes,
+//! and the admin-only `OS-EXT-SRV-ATTR:*` fields.
 
 use super::common::links;
 use crate::scheduler::is_up;
@@ -14,6 +14,7 @@ use nimbus_api::microversion::Microversion;
 use nimbus_network::l3_types::FloatingIp;
 use nimbus_network::types::{Network, Port, SecurityGroup};
 use nimbus_store::Versioned;
+use nimbus_volume::types::VolumeAttachment;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha224};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -31,6 +32,8 @@ pub struct Extras {
     pub groups: Vec<String>,
     /// Floating IPs per port id: (fixed IP, floating IP).
     pub floating: HashMap<String, Vec<(String, String)>>,
+    /// The attached volumes, root first: (volume id, delete_on_termination).
+    pub volumes: Vec<(String, bool)>,
 }
 
 /// The objects server documents refer to (ports, networks, security groups,
@@ -45,6 +48,25 @@ pub struct Lookup {
     server_groups: HashSet<String>,
     /// Associated floating IPs per port id: (fixed IP, floating IP).
     floating: HashMap<String, Vec<(String, String)>>,
+    /// Volume attachments per server id, in boot order.
+    volumes: HashMap<String, Vec<VolumeAttachment>>,
+}
+
+/// Nova's volume attachments by server id, each list root first, then by age.
+fn volumes_by_server(
+    list: Vec<Versioned<VolumeAttachment>>,
+) -> HashMap<String, Vec<VolumeAttachment>> {
+    let mut out: HashMap<String, Vec<VolumeAttachment>> = HashMap::new();
+    // Cinder's bookkeeping-only attachments are no block device mappings of Nova.
+    for a in list.into_iter().filter(|a| a.value.compute) {
+        if let Some(server) = a.value.server_id.clone() {
+            out.entry(server).or_default().push(a.value);
+        }
+    }
+    for v in out.values_mut() {
+        v.sort_by_key(|a| (a.boot_index.map_or(i64::MAX, i64::from), a.created_at));
+    }
+    out
 }
 
 /// Associated floating IPs by port id, of the ports `keep` accepts.
@@ -97,12 +119,16 @@ impl Lookup {
                 .map(|g| g.value.id)
                 .collect(),
             floating: floating_by_port(c.store.list::<FloatingIp>(None).await?, |_| true),
+            volumes: volumes_by_server(c.store.list::<VolumeAttachment>(None).await?),
         })
     }
 
     /// Just what `s` refers to, for one server.
     pub async fn of(c: &Compute, s: &Server) -> nimbus_store::Result<Lookup> {
-        let mut l = Lookup::default();
+        let mut l = Lookup {
+            volumes: volumes_by_server(c.store.list::<VolumeAttachment>(Some(&s.id)).await?),
+            ..Lookup::default()
+        };
         for id in &s.port_ids {
             if let Some(p) = c.store.get::<Port>(id).await? {
                 l.ports.insert(id.clone(), p.value);
@@ -186,6 +212,13 @@ impl Lookup {
                 x.groups.push(g.clone());
             }
         }
+        x.volumes = self
+            .volumes
+            .get(&s.id)
+            .into_iter()
+            .flatten()
+            .map(|a| (a.id.clone(), a.delete_on_termination))
+            .collect();
         x
     }
 }
@@ -284,6 +317,23 @@ pub fn power_number(p: PowerState) -> u8 {
     p as u8
 }
 
+/// `os-extended-volumes:volumes_attached`: `{id}`, with `delete_on_termination`
+/// from 2.3.
+pub fn volumes_attached(mv: Microversion, x: &Extras) -> Value {
+    let list: Vec<Value> = x
+        .volumes
+        .iter()
+        .map(|(id, dot)| {
+            if mv.at_least(2, 3) {
+                json!({"id": id, "delete_on_termination": dot})
+            } else {
+                json!({"id": id})
+            }
+        })
+        .collect();
+    Value::Array(list)
+}
+
 /// The full server document.
 pub fn server(
     url: &PublicUrl,
@@ -338,7 +388,7 @@ pub fn server(
         "OS-SRV-USG:launched_at": s.launched_at.as_ref().map(ts_micro),
         "OS-SRV-USG:terminated_at": Value::Null,
         "OS-DCF:diskConfig": s.disk_config,
-        "os-extended-volumes:volumes_attached": [],
+        "os-extended-volumes:volumes_attached": volumes_attached(mv, x),
     });
     if !sgs.is_empty() {
         d["security_groups"] = json!(sgs);

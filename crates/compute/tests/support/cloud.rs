@@ -20,6 +20,12 @@ use tokio::task::JoinHandle;
 /// Aborts the spawned loops when a test ends (also when it fails).
 pub struct Running(Vec<JoinHandle<()>>);
 
+impl Running {
+    pub fn new(handles: Vec<JoinHandle<()>>) -> Running {
+        Running(handles)
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         for h in &self.0 {

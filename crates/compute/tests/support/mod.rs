@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod cloud;
+pub mod volumes;
 
 use nimbus_api::testing::{Resp, TestClient};
 use nimbus_compute::Compute;
