@@ -937,3 +937,30 @@ async fn update_at_2_85_and_fields_at_2_89() {
     assert_eq!(a["delete_on_termination"], true);
     assert!(a["attachment_id"].as_str().is_some_and(|x| !x.is_empty()));
 }
+
+#[tokio::test]
+async fn a_server_takes_as_many_volumes_as_it_has_hot_plug_ports() {
+    let s = setup().await;
+    let app = &s.app;
+    let server = running_server(&s, "full").await;
+    let path = format!("/servers/{server}/os-volume_attachments");
+    for _ in 0..nimbus_volume::attach::MAX_PLUGGED_VOLUMES {
+        let vol = app.volume(PROJECT_A, 1, false).await;
+        app.expect(200, MV, "POST", &path, ALICE, Some(&attach_body(&vol)))
+            .await;
+    }
+    let one_more = app.volume(PROJECT_A, 1, false).await;
+    let r = app
+        .expect(403, MV, "POST", &path, ALICE, Some(&attach_body(&one_more)))
+        .await;
+    assert!(
+        r["forbidden"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("maximum allowed number of disk devices"),
+        "{r}"
+    );
+    // Refused without a trace: the volume is still available.
+    app.wait_volume(&one_more, Some(VolumeStatus::Available))
+        .await;
+}

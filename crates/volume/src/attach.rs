@@ -17,6 +17,10 @@ use chrono::Utc;
 use nimbus_api::{ApiError, ApiResult};
 use nimbus_store::Tx;
 
+/// Volumes a server can have plugged besides its boot volume: every guest gets
+/// this many hot-plug ports (the agent's `volumes::spec::HOTPLUG_PORTS`).
+pub const MAX_PLUGGED_VOLUMES: usize = 8;
+
 /// What a new attachment is for.
 #[derive(Clone, Debug, Default)]
 pub struct NewAttachment {
@@ -86,6 +90,22 @@ pub async fn attach(
              is: {}.",
             volume.status.as_str()
         )));
+    }
+    if let (true, Some(server), false) = (new.compute, &new.server_id, new.boot_index == Some(0)) {
+        let plugged = tx
+            .list::<VolumeAttachment>(Some(server))
+            .await?
+            .iter()
+            .filter(|a| a.value.compute && a.value.boot_index != Some(0))
+            .count();
+        if plugged >= MAX_PLUGGED_VOLUMES {
+            // Nova's TooManyDiskDevices.
+            return Err(ApiError::forbidden(format!(
+                "The maximum allowed number of disk devices ({}) to attach to a single \
+                 instance has been exceeded.",
+                MAX_PLUGGED_VOLUMES + 1
+            )));
+        }
     }
     let status = new.status.unwrap_or(AttachmentStatus::Attaching);
     let now = Utc::now();

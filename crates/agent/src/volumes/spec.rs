@@ -18,9 +18,9 @@ use nimbus_volume::types::{Volume, VolumeAttachment};
 use serde_json::{json, Value};
 use std::path::Path;
 
-/// Hot-plug PCIe root ports every guest has (hence at most this many volumes
-/// besides a boot volume).
-pub const HOTPLUG_PORTS: u32 = 8;
+/// Hot-plug PCIe root ports every guest has: the APIs refuse more volumes than
+/// that besides a boot volume.
+pub const HOTPLUG_PORTS: u32 = nimbus_volume::attach::MAX_PLUGGED_VOLUMES as u32;
 
 /// A volume's disk, ready for the command line or QMP.
 #[derive(Clone, Debug, PartialEq)]
