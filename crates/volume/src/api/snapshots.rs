@@ -71,6 +71,10 @@ pub async fn list(
     };
     let mut found = Vec::new();
     for s in svc.store.list::<Snapshot>(scope.as_deref()).await? {
+        // A backup's temporary snapshot is the backup's business, not the user's.
+        if s.value.for_backup.is_some() {
+            continue;
+        }
         let view = views::snapshot(&ctx, &s.value);
         if req.matches(&view)? {
             found.push(view);
@@ -174,6 +178,7 @@ pub async fn create(
         layer: None,
         chain: Vec::new(),
         base_image: None,
+        for_backup: None,
         created_at: now,
         updated_at: now,
     };
