@@ -693,3 +693,59 @@ async fn encrypted_backups_stay_encrypted_and_restore_under_the_new_key() {
     assert!(same_data(&app, &restored, &ref_inc).await);
     assert!(!same_data(&app, &restored, &ref_full).await);
 }
+
+#[tokio::test]
+async fn backups_of_snapshots_and_incrementals_after_them() {
+    let app = App::new().await;
+    let vol = app.create_volume(ALICE, json!({"size": 1})).await;
+    let other = app.create_volume(ALICE, json!({"size": 1})).await;
+    settle_all(&app).await;
+    write(&app, &vol, &["write -P 0x21 0 1M"]).await;
+    let r = app
+        .call(
+            ALICE,
+            "POST",
+            "/snapshots",
+            Some(json!({"snapshot": {"volume_id": vol}})),
+        )
+        .await;
+    let snap = r.json()["snapshot"]["id"].as_str().unwrap().to_string();
+    settle_all(&app).await;
+    let ref_snap = reference(&app, &vol, "ref-snap.qcow2").await;
+    write(&app, &vol, &["write -P 0x42 4M 1M"]).await;
+    let ref_now = reference(&app, &vol, "ref-now.qcow2").await;
+
+    // A snapshot of another volume is refused.
+    let r = app
+        .call(
+            ALICE,
+            "POST",
+            "/backups",
+            Some(json!({"backup": {"volume_id": other, "snapshot_id": snap}})),
+        )
+        .await;
+    assert_eq!(r.code(), 400, "{}", r.text());
+
+    let of_snap = create_backup(&app, ALICE, json!({"volume_id": vol, "snapshot_id": snap})).await;
+    settle_all(&app).await;
+    let b = show(&app, &of_snap).await;
+    assert_eq!(
+        (b["status"].as_str(), b["snapshot_id"].as_str()),
+        (Some("available"), Some(snap.as_str())),
+        "{b}"
+    );
+    // The incremental's parent is the snapshot's backup: only later writes are copied.
+    let inc = create_backup(&app, ALICE, json!({"volume_id": vol, "incremental": true})).await;
+    settle_all(&app).await;
+    assert_eq!(
+        backup_record(&app, &inc).await.backing.as_deref(),
+        Some(of_snap.as_str())
+    );
+    let a = restore(&app, &of_snap, json!({})).await;
+    let b = restore(&app, &inc, json!({})).await;
+    // Two restores of different backups run side by side.
+    settle_all(&app).await;
+    assert!(same_data(&app, &a, &ref_snap).await);
+    assert!(same_data(&app, &b, &ref_now).await);
+    assert!(!same_data(&app, &a, &ref_now).await);
+}

@@ -310,7 +310,8 @@ pub async fn create(
     let project = found.value.project_id.clone();
     let mut tx = svc.store.begin().await?;
     let v = access::reload_volume(&mut tx, &req.volume_id).await?.value;
-    let mut data_timestamp = chrono::Utc::now();
+    // A snapshot's backup holds the data of the snapshot's time.
+    let mut snapshot_time = None;
     if let Some(sid) = &req.snapshot_id {
         let s = tx
             .get::<Snapshot>(sid)
@@ -331,7 +332,7 @@ pub async fn create(
                 s.status.as_str()
             )));
         }
-        data_timestamp = s.created_at;
+        snapshot_time = Some(s.created_at);
     } else {
         match v.status {
             VolumeStatus::Available => {}
@@ -351,16 +352,23 @@ pub async fn create(
         }
     }
     let parent = if req.incremental {
-        // The newest available backup of the volume, as Cinder picks it.
+        // The volume's backup with the newest data, as Cinder picks it; for a
+        // snapshot, the newest one older than the snapshot.
         let latest = tx
             .list::<Backup>(Some(&project))
             .await?
             .into_iter()
             .map(|b| b.value)
-            .filter(|b| b.volume_id == v.id && b.status == BackupStatus::Available)
+            .filter(|b| b.volume_id == v.id)
+            .filter(|b| snapshot_time.is_none_or(|t| b.data_timestamp < t))
             .max_by_key(|b| (b.data_timestamp, b.created_at));
         match latest {
-            Some(p) => Some(p.id),
+            Some(p) if p.status == BackupStatus::Available => Some(p.id),
+            Some(_) => {
+                return Err(invalid_backup(
+                    "The parent backup must be available for incremental backup.",
+                ))
+            }
             None => {
                 return Err(invalid_backup(
                     "No backups available to do an incremental backup.",
@@ -394,7 +402,7 @@ pub async fn create(
         availability_zone: AVAILABILITY_ZONE.into(),
         is_incremental: parent.is_some(),
         parent_id: parent,
-        data_timestamp,
+        data_timestamp: snapshot_time.unwrap_or(now),
         fail_reason: None,
         metadata: req.metadata,
         encryption_key_id: v.encryption_key_id.clone(),
@@ -595,7 +603,7 @@ pub async fn restore(
                 project_id: project,
                 user_id: caller.user_id.clone(),
                 name: Some(name.unwrap_or_else(|| format!("restore_backup_{id}"))),
-                description: None,
+                description: Some("auto-created_from_restore_from_backup".into()),
                 size: b.size,
                 status: VolumeStatus::RestoringBackup,
                 volume_type_id: vtype.id.clone(),
