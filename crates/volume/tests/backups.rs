@@ -727,6 +727,10 @@ async fn backups_of_snapshots_and_incrementals_after_them() {
     assert_eq!(r.code(), 400, "{}", r.text());
 
     let of_snap = create_backup(&app, ALICE, json!({"volume_id": vol, "snapshot_id": snap})).await;
+    let r = app
+        .call(ALICE, "DELETE", &format!("/snapshots/{snap}"), None)
+        .await;
+    assert_eq!(r.code(), 400, "being backed up: {}", r.text());
     settle_all(&app).await;
     let b = show(&app, &of_snap).await;
     assert_eq!(

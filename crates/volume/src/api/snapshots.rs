@@ -253,6 +253,20 @@ pub async fn delete(
             s.status.as_str()
         )));
     }
+    // Cinder's snapshot is `backing-up` meanwhile: a backup is reading it.
+    let backing_up = tx
+        .list::<crate::types::Backup>(Some(&s.project_id))
+        .await?
+        .iter()
+        .any(|b| {
+            b.value.snapshot_id.as_deref() == Some(id)
+                && b.value.status == crate::types::BackupStatus::Creating
+        });
+    if backing_up {
+        return Err(ApiError::bad_request(format!(
+            "Invalid snapshot: Snapshot {id} is being backed up."
+        )));
+    }
     s.status = SnapshotStatus::Deleting;
     s.updated_at = chrono::Utc::now();
 
