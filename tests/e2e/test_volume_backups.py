@@ -114,3 +114,32 @@ def test_backup_of_an_unknown_volume_is_a_404(nimbus):
     assert r.status_code == 404 and "itemNotFound" in r.text, r.text
     r = ks.request("POST", nimbus.url + "/volume/v3/backups", token, json={"backup": {"name": "x"}})
     assert r.status_code == 400 and "badRequest" in r.text, r.text
+
+
+def test_backups_survive_a_restart(start_server):
+    """A backup made before `nimbus serve` restarts restores afterwards, and an
+    incremental taken after the restart is based on it."""
+    server = start_server("backups")
+    cli = server.admin_cli()
+    cli.run("volume", "create", "--size", "1", "keep")
+    vol = wait_status(cli, "volume", "keep", "available")
+    qemu_io(top_path(server, vol["id"]), "write -P 0x3c 0 1M")
+    cli.run("volume", "backup", "create", "--name", "before", "keep")
+    before = wait_backup(cli, "before")
+
+    assert server.stop() == 0
+    server.start()
+    cli = server.admin_cli()
+    assert cli.json("volume", "backup", "show", "before")["status"] == "available"
+    qemu_io(top_path(server, vol["id"]), "write -P 0x4d 1M 1M")
+    cli.run("volume", "backup", "create", "--incremental", "--name", "after", "keep")
+    after = wait_backup(cli, "after")
+    assert after["is_incremental"] is True
+    assert cli.json("volume", "backup", "show", "before")["has_dependent_backups"] is True
+    cli.run("volume", "backup", "restore", "after", "back")
+    back = wait_status(cli, "volume", "back", "available")
+    qemu_io(top_path(server, back["id"]), "read -P 0x3c 0 1M", read_only=True)
+    qemu_io(top_path(server, back["id"]), "read -P 0x4d 1M 1M", read_only=True)
+    for b in (after["id"], before["id"]):
+        cli.run("volume", "backup", "delete", b)
+        wait_gone(cli, "volume backup", b)
