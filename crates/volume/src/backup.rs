@@ -393,7 +393,6 @@ async fn restore(svc: &Volumes, b: &Backup) -> anyhow::Result<()> {
         let generation = target.generation + 1;
         let name = storage::layer_name(&target.id, generation);
         backup_store::restore(
-            &svc.backups,
             &b.id,
             &chain,
             &svc.layout.layer(&name),
@@ -489,7 +488,8 @@ async fn delete(svc: &Volumes, b: &Backup) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Removes every backup file, key and temporary file no record needs.
+/// Removes every backup file, key and temporary file no record needs (also a
+/// restore's leftover in the volumes directory).
 pub async fn sweep(svc: &Volumes) -> anyhow::Result<()> {
     let mut files = HashSet::new();
     let mut keys = HashSet::new();
@@ -505,7 +505,11 @@ pub async fn sweep(svc: &Volumes) -> anyhow::Result<()> {
         n.ends_with(".qcow2") || n.ends_with(".tmp")
     })
     .await?;
-    remove_unlisted(&svc.backups.keys_dir(), &keys, |_| true).await
+    remove_unlisted(&svc.backups.keys_dir(), &keys, |_| true).await?;
+    remove_unlisted(&svc.layout.dir, &HashSet::new(), |n| {
+        n.starts_with(".restore-") && n.ends_with(".tmp")
+    })
+    .await
 }
 
 async fn remove_unlisted(

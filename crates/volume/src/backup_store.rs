@@ -10,7 +10,9 @@
 //! - `keys/<backup id>.key`: a backup of an encrypted volume stays encrypted
 //!   (LUKS) with a copy of the volume's secret (0600, directory 0700);
 //! - `.<backup id>.*.tmp`: files in the making (never named by a record; the
-//!   sweep after each pass removes leftovers of a crash).
+//!   sweep after each pass removes leftovers of a crash). A restore writes its
+//!   file in the making next to the volume layers instead
+//!   (`volumes/.restore-<backup id>.tmp`).
 //!
 //! Why incrementals are copied one layer at a time: `qemu-img convert -B` copies
 //! only what is allocated in the source's *top* layer (verified with qemu-img
@@ -315,18 +317,24 @@ pub async fn incremental(
     outcome
 }
 
+/// The temporary file a restore writes next to the new volume layer `dest`
+/// (the same directory, so the final rename works when `backups/` is another
+/// filesystem; not a `.qcow2` name, so the storage sweep leaves it alone).
+pub fn restore_tmp(dest: &Path, backup_id: &str) -> PathBuf {
+    dest.with_file_name(format!(".restore-{backup_id}.tmp"))
+}
+
 /// Restores a backup chain (`src`, newest first) into a new volume layer
 /// `dest` of `size_gib` GiB, encrypted with the target volume's own key when
 /// `luks` is given.
 pub async fn restore(
-    layout: &BackupLayout,
     backup_id: &str,
     src: &Chain,
     dest: &Path,
     size_gib: u64,
     luks: Option<&Luks<'_>>,
 ) -> anyhow::Result<()> {
-    let tmp = layout.tmp(backup_id, "restore");
+    let tmp = restore_tmp(dest, backup_id);
     let result = async {
         convert(src, &tmp, None, luks).await?;
         // A target larger than the backup keeps its size (reads past the data: zeros).

@@ -753,3 +753,32 @@ async fn backups_of_snapshots_and_incrementals_after_them() {
     assert!(same_data(&app, &b, &ref_now).await);
     assert!(!same_data(&app, &a, &ref_now).await);
 }
+
+#[tokio::test]
+async fn the_sweep_removes_what_no_backup_names() {
+    let app = App::new().await;
+    let vol = app.create_volume(ALICE, json!({"size": 1})).await;
+    settle_all(&app).await;
+    let kept = create_backup(&app, ALICE, json!({"volume_id": vol})).await;
+    settle_all(&app).await;
+    let backups = &app.volumes.backups;
+    // Leftovers of a crash: a file in the making, an unnamed backup file, a
+    // key of no backup, a restore's file in the making next to the layers.
+    let junk = [
+        backups.tmp("gone", "full"),
+        backups.file("gone.qcow2"),
+        backups.key("gone"),
+        app.volumes.layout.dir.join(".restore-gone.tmp"),
+    ];
+    for p in &junk {
+        std::fs::write(p, b"x").unwrap();
+    }
+    let other = app.volumes.layout.dir.join("unrelated.txt");
+    std::fs::write(&other, b"x").unwrap();
+    nimbus_volume::backup::pass(&app.volumes).await.unwrap();
+    for p in &junk {
+        assert!(!p.exists(), "{} was left", p.display());
+    }
+    assert!(other.exists(), "not ours: left alone");
+    assert!(backups.file(&format!("{kept}.qcow2")).exists());
+}
