@@ -1,7 +1,9 @@
 """Cinder backups with the real clients: `openstack volume backup create
 [--incremental] [--force]`, `volume backup restore` (into a new volume and, with
 `--force`, into an existing one), `volume backup delete` (refused while an
-incremental depends on the backup), and openstacksdk's `create_volume_backup`.
+incremental depends on the backup), `volume backup set` (name, description and
+properties, 3.9/3.43; `--state` as an admin), `delete --force`, a restart, and
+openstacksdk's `create_volume_backup`.
 No guests: data is written into the volume's qcow2 layer with qemu-io while the
 volume is not attached, and read back from the restored volumes' layers."""
 
@@ -143,3 +145,33 @@ def test_backups_survive_a_restart(start_server):
     for b in (after["id"], before["id"]):
         cli.run("volume", "backup", "delete", b)
         wait_gone(cli, "volume backup", b)
+
+
+def test_backup_set_state_and_force_delete_with_the_cli(nimbus):
+    cli = nimbus.admin_cli()
+    vol_name = unique("setvol")
+    cli.run("volume", "create", "--size", "1", vol_name)
+    vol = wait_status(cli, "volume", vol_name, "available")
+    name = unique("setbk")
+    cli.run("volume", "backup", "create", "--name", name, "--property", "tier=gold",
+            vol["id"])
+    backup = wait_backup(cli, name)
+    assert backup["metadata"] == {"tier": "gold"} or "tier" in str(backup["metadata"]), backup
+
+    renamed = name + "-b"
+    cli.run("volume", "backup", "set", "--name", renamed, "--description", "nightly",
+            "--property", "keep=7", backup["id"])
+    shown = cli.json("volume", "backup", "show", backup["id"])
+    assert shown["name"] == renamed and shown["description"] == "nightly", shown
+    assert "keep" in str(shown["metadata"]) and "tier" in str(shown["metadata"]), shown
+    long = cli.json("volume", "backup", "list", "--long", "--name", renamed)
+    assert [b["ID"] for b in long] == [backup["id"]] and long[0]["Status"] == "available"
+
+    # An admin resets the state; error backups can be deleted, --force deletes any.
+    cli.run("volume", "backup", "set", "--state", "error", backup["id"])
+    assert cli.json("volume", "backup", "show", backup["id"])["status"] == "error"
+    cli.fails("volume", "backup", "set", "--state", "creating", backup["id"])
+    cli.run("volume", "backup", "delete", "--force", backup["id"])
+    wait_gone(cli, "volume backup", backup["id"])
+    cli.run("volume", "delete", vol["id"])
+    wait_gone(cli, "volume", vol["id"])
