@@ -782,3 +782,77 @@ async fn the_sweep_removes_what_no_backup_names() {
     assert!(other.exists(), "not ours: left alone");
     assert!(backups.file(&format!("{kept}.qcow2")).exists());
 }
+
+#[tokio::test]
+async fn volume_create_with_backup_id_restores_it() {
+    let app = App::new().await;
+    let vol = app.create_volume(ALICE, json!({"size": 1})).await;
+    settle_all(&app).await;
+    write(&app, &vol, &["write -P 0x6b 3M 2M"]).await;
+    let reference = reference(&app, &vol, "ref-create.qcow2").await;
+    let b = create_backup(&app, ALICE, json!({"volume_id": vol})).await;
+    settle_all(&app).await;
+
+    let volumes_before = app.store.store.list::<Volume>(None).await.unwrap().len();
+    for (body, mv, code) in [
+        // Before 3.47 there is no such source.
+        (json!({"backup_id": b}), "3.46", 404),
+        (json!({"backup_id": "nope"}), "latest", 404),
+        (
+            json!({"backup_id": b, "size": 1, "snapshot_id": "x"}),
+            "latest",
+            400,
+        ),
+        (json!({"backup_id": b, "size": 0}), "latest", 400),
+        (
+            json!({"backup_id": b, "volume_type": "encrypted"}),
+            "latest",
+            400,
+        ),
+    ] {
+        let r = app
+            .call_mv(
+                ALICE,
+                "POST",
+                "/volumes",
+                Some(json!({ "volume": body })),
+                mv,
+            )
+            .await;
+        assert_eq!(r.code(), code, "{body} at {mv}: {}", r.text());
+    }
+    let r = app
+        .call(
+            BOB,
+            "POST",
+            "/volumes",
+            Some(json!({"volume": {"backup_id": b}})),
+        )
+        .await;
+    assert_eq!(r.code(), 404, "another project's backup: {}", r.text());
+    assert_eq!(
+        app.store.store.list::<Volume>(None).await.unwrap().len(),
+        volumes_before
+    );
+
+    let r = app
+        .call(
+            ALICE,
+            "POST",
+            "/volumes",
+            Some(json!({"volume": {"backup_id": b, "size": 2, "name": "from-backup"}})),
+        )
+        .await;
+    assert_eq!(r.code(), 202, "{}", r.text());
+    assert_eq!(r.json()["volume"]["status"], "restoring-backup");
+    let id = r.json()["volume"]["id"].as_str().unwrap().to_string();
+    assert_eq!(show(&app, &b).await["status"], "restoring");
+    settle_all(&app).await;
+    let v = app.volume(&id).await;
+    assert_eq!(
+        (v["status"].as_str(), v["size"].as_u64()),
+        (Some("available"), Some(2))
+    );
+    assert!(same_data(&app, &id, &reference).await);
+    assert_eq!(show(&app, &b).await["status"], "available");
+}

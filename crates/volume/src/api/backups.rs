@@ -531,8 +531,7 @@ pub async fn restore(
     let types = access::all_types(&svc.store).await?;
     let own_default = access::project_default(&svc.store, &caller).await?;
     let mut tx = svc.store.begin().await?;
-    let found = reload(&mut tx, id).await?;
-    let mut b = found.value;
+    let b = reload(&mut tx, id).await?.value;
     if b.status != BackupStatus::Available {
         return Err(invalid_backup(format!(
             "Backup status must be available (backup {id} is {}).",
@@ -630,12 +629,7 @@ pub async fn restore(
             vol
         }
     };
-    b.status = BackupStatus::Restoring;
-    b.restore = Some(Restore {
-        volume_id: target.id.clone(),
-    });
-    b.updated_at = chrono::Utc::now();
-    tx.update(&b, Some(found.revision)).await?;
+    start_restore(&mut tx, id, &target.id).await?;
     commit_audited(tx, &caller, "volume.backup.restore", "backup", id).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -645,6 +639,43 @@ pub async fn restore(
             "volume_name": target.name,
         }})),
     ))
+}
+
+/// A backup the caller may restore (also into a new volume with `backup_id`,
+/// 3.47): it must be `available`.
+pub async fn restorable(store: &Store, caller: &Principal, id: &str) -> ApiResult<Backup> {
+    let b = load(store, caller, "backup:restore", id).await?.value;
+    if b.status != BackupStatus::Available {
+        return Err(invalid_backup(format!(
+            "Backup status must be available (backup {id} is {}).",
+            b.status.as_str()
+        )));
+    }
+    Ok(b)
+}
+
+/// Inside the caller's transaction: the backup (still `available`) starts
+/// restoring into `volume_id`, which the caller has put in `restoring-backup`.
+pub async fn start_restore(
+    tx: &mut nimbus_store::Tx<'_>,
+    id: &str,
+    volume_id: &str,
+) -> ApiResult<()> {
+    let found = reload(tx, id).await?;
+    let mut b = found.value;
+    if b.status != BackupStatus::Available {
+        return Err(invalid_backup(format!(
+            "Backup status must be available (backup {id} is {}).",
+            b.status.as_str()
+        )));
+    }
+    b.status = BackupStatus::Restoring;
+    b.restore = Some(Restore {
+        volume_id: volume_id.to_string(),
+    });
+    b.updated_at = chrono::Utc::now();
+    tx.update(&b, Some(found.revision)).await?;
+    Ok(())
 }
 
 /// `POST /backups/{backup_id}/action`: `os-reset_status` and `os-force_delete`.
