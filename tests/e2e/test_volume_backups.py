@@ -1,12 +1,11 @@
 """Cinder backups with the real clients: `openstack volume backup create
 [--incremental] [--force]`, `volume backup restore` (into a new volume and, with
-`--force`, into an existing one), `volume create --backup` (3.47),
-`volume backup delete` (refused while an
-incremental depends on the backup), `volume backup set` (name, description and
-properties, 3.9/3.43; `--state` as an admin), `delete --force`, a restart, and
-openstacksdk's `create_volume_backup`.
-No guests: data is written into the volume's qcow2 layer with qemu-io while the
-volume is not attached, and read back from the restored volumes' layers."""
+`--force`, into an existing one), `volume create --backup` (3.47), `volume backup
+delete` (refused while an incremental depends on the backup), `volume backup set`
+(name, description and properties, 3.9/3.43; `--state` as an admin), `delete
+--force`, a restart, and openstacksdk's `create_volume_backup`. No guests: data is
+written into the volume's qcow2 layer with qemu-io while the volume is not
+attached, and read back from the restored volumes' layers."""
 
 from __future__ import annotations
 
