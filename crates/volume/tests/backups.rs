@@ -581,7 +581,23 @@ async fn delete_rules_and_bad_input_change_nothing() {
     let vols = app.store.store.list::<Volume>(None).await.unwrap().len();
     assert_eq!(vols, 2, "no restore made a volume");
 
-    // Lists: summary and detail, filters and paging.
+    // Lists: summary and detail, filters and paging; admins see every project.
+    let r = app
+        .call(ADMIN, "GET", "/backups/detail?all_tenants=1", None)
+        .await;
+    let all = r.json()["backups"].as_array().unwrap().clone();
+    assert_eq!(all.len(), 2, "{}", r.text());
+    assert_eq!(all[0]["os-backup-project-attr:project_id"], PROJECT_A);
+    let r = app.call(BOB, "GET", "/backups?all_tenants=1", None).await;
+    assert_eq!(r.json()["backups"], json!([]));
+    let r = app
+        .call_mv(ALICE, "GET", &format!("/backups/{full}"), None, "3.0")
+        .await;
+    let old = &r.json()["backup"];
+    assert!(
+        old.get("metadata").is_none() && old.get("user_id").is_none(),
+        "{old}"
+    );
     let r = app.call(ALICE, "GET", "/backups", None).await;
     let listed = r.json()["backups"].as_array().unwrap().clone();
     assert_eq!(listed.len(), 2);
