@@ -664,7 +664,20 @@ async fn encrypted_backups_stay_encrypted_and_restore_under_the_new_key() {
     let ref_full = reference(&app, &vol, "ref-enc.qcow2").await;
     let full = create_backup(&app, ALICE, json!({"volume_id": vol})).await;
     settle_all(&app).await;
+    // Two changed layers (a user snapshot in between): the incremental merges
+    // them with `qemu-img commit`, under the backup's secret.
     write(&app, &vol, &["write -P 0x66 1M 1M"]).await;
+    let r = app
+        .call(
+            ALICE,
+            "POST",
+            "/snapshots",
+            Some(json!({"snapshot": {"volume_id": vol}})),
+        )
+        .await;
+    assert_eq!(r.code(), 202);
+    settle_all(&app).await;
+    write(&app, &vol, &["write -P 0x77 1M 512k", "write -z 512M 1M"]).await;
     let ref_inc = reference(&app, &vol, "ref-enc-inc.qcow2").await;
     let inc = create_backup(&app, ALICE, json!({"volume_id": vol, "incremental": true})).await;
     settle_all(&app).await;
@@ -680,6 +693,11 @@ async fn encrypted_backups_stay_encrypted_and_restore_under_the_new_key() {
             0o600
         );
     }
+    assert_eq!(
+        backup_record(&app, &inc).await.backing.as_deref(),
+        Some(full.as_str()),
+        "the incremental is an overlay of the full backup"
+    );
     // A plain volume cannot take an encrypted backup.
     let plain = app.create_volume(ALICE, json!({"size": 1})).await;
     settle_all(&app).await;
