@@ -641,19 +641,6 @@ pub async fn restore(
     ))
 }
 
-/// A backup the caller may restore (also into a new volume with `backup_id`,
-/// 3.47): it must be `available`.
-pub async fn restorable(store: &Store, caller: &Principal, id: &str) -> ApiResult<Backup> {
-    let b = load(store, caller, "backup:restore", id).await?.value;
-    if b.status != BackupStatus::Available {
-        return Err(invalid_backup(format!(
-            "Backup status must be available (backup {id} is {}).",
-            b.status.as_str()
-        )));
-    }
-    Ok(b)
-}
-
 /// Inside the caller's transaction: the backup (still `available`) starts
 /// restoring into `volume_id`, which the caller has put in `restoring-backup`.
 pub async fn start_restore(

@@ -1,7 +1,6 @@
 //! `POST /volumes`: a blank volume, one from an image (bootable, with the image's
-//! properties as `volume_image_metadata`), from a snapshot, a clone of a
-//! volume, or (3.47 `backup_id`) a restore of a backup (the volume is
-//! `restoring-backup` until the backup controller has filled it). The request is checked for form, the source for sight and state, the
+//! properties as `volume_image_metadata`), from a snapshot, or a clone of a
+//! volume. The request is checked for form, the source for sight and state, the
 //! type (asked for, the source's, or the default) for encryption matching the
 //! source; the quota is checked and the volume written `creating` in one
 //! transaction; the storage controller does the rest.
@@ -32,17 +31,10 @@ struct CreateRequest {
     volume_type: Option<String>,
     source: Source,
     metadata: BTreeMap<String, String>,
-    /// A backup to restore into the new volume (3.47).
-    backup: Option<String>,
 }
 
-fn parse_create(body: &Value, mv: Microversion) -> ApiResult<CreateRequest> {
+fn parse_create(body: &Value) -> ApiResult<CreateRequest> {
     let obj = wrapped(body, "volume")?;
-    let backup = if mv.at_least(3, 47) {
-        opt_string(obj, "backup_id")?
-    } else {
-        None
-    };
     let name = match opt_string(obj, "name")? {
         Some(n) => Some(n),
         None => opt_string(obj, "display_name")?,
@@ -73,9 +65,6 @@ fn parse_create(body: &Value, mv: Microversion) -> ApiResult<CreateRequest> {
         ("consistencygroup_id", "ConsistencyGroup"),
         ("group_id", "Group"),
     ] {
-        if field == "backup_id" && backup.is_some() {
-            continue;
-        }
         if let Some(id) = opt_string(obj, field)? {
             return Err(ApiError::not_found(format!(
                 "{what} {id} could not be found."
@@ -100,13 +89,7 @@ fn parse_create(body: &Value, mv: Microversion) -> ApiResult<CreateRequest> {
             ))
         }
     };
-    if backup.is_some() && source != Source::Blank {
-        return Err(ApiError::bad_request(
-            "Invalid input received: backup_id cannot be combined with imageRef, snapshot_id \
-             or source_volid.",
-        ));
-    }
-    if size.is_none() && backup.is_none() && matches!(source, Source::Blank | Source::Image(_)) {
+    if size.is_none() && matches!(source, Source::Blank | Source::Image(_)) {
         return Err(ApiError::bad_request(
             "Invalid input received: Volume size '' must be an integer and greater than 0",
         ));
@@ -122,7 +105,6 @@ fn parse_create(body: &Value, mv: Microversion) -> ApiResult<CreateRequest> {
         volume_type,
         source,
         metadata,
-        backup,
     })
 }
 
@@ -259,7 +241,7 @@ pub async fn create(
     url: PublicUrl,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req = parse_create(&body, mv)?;
+    let req = parse_create(&body)?;
     let Some(project) = caller.project_id().map(str::to_string) else {
         return Err(ApiError::bad_request(
             "Invalid input received: volumes are created with a project-scoped token.",
@@ -271,20 +253,7 @@ pub async fn create(
         &common::owned("volume", "", &project),
         || ApiError::not_found("The resource could not be found."),
     )?;
-    let mut backup_encrypted = false;
-    let from = match &req.backup {
-        Some(id) => {
-            let b = super::backups::restorable(&svc.store, &caller, id).await?;
-            backup_encrypted = b.encryption_key_id.is_some();
-            Some(FromSource {
-                size: b.size,
-                type_id: Some(b.volume_type_id),
-                bootable: false,
-                image_metadata: BTreeMap::new(),
-            })
-        }
-        None => check_source(&svc, &caller, &req.source).await?,
-    };
+    let from = check_source(&svc, &caller, &req.source).await?;
     let types = all_types(&svc.store).await?;
     let own_default = access::project_default(&svc.store, &caller).await?;
     let own_default = own_default.as_deref();
@@ -309,15 +278,9 @@ pub async fn create(
             ));
         }
     }
-    if backup_encrypted && vtype.encryption.is_none() {
-        return Err(ApiError::bad_request(
-            "Invalid input received: an encrypted backup needs an encrypted volume type.",
-        ));
-    }
     let size = match (req.size, &from) {
         (Some(s), Some(f)) if s < f.size => {
             let what = match req.source {
-                _ if req.backup.is_some() => "backup",
                 Source::Image(_) => "image",
                 Source::Snapshot(_) => "snapshot",
                 _ => "source volume",
@@ -340,12 +303,7 @@ pub async fn create(
         name: req.name,
         description: req.description,
         size,
-        // Filled by the backup controller, not made by the storage controller.
-        status: if req.backup.is_some() {
-            VolumeStatus::RestoringBackup
-        } else {
-            VolumeStatus::Creating
-        },
+        status: VolumeStatus::Creating,
         volume_type_id: vtype.id.clone(),
         bootable: from.as_ref().is_some_and(|f| f.bootable),
         metadata: req.metadata,
@@ -387,9 +345,6 @@ pub async fn create(
         ],
     )?;
     tx.create(&volume).await?;
-    if let Some(b) = &req.backup {
-        super::backups::start_restore(&mut tx, b, &volume.id).await?;
-    }
     commit_audited(tx, &caller, "volume.volume.create", "volume", &volume.id).await?;
     let ctx = Ctx {
         url: &url,
