@@ -816,3 +816,48 @@ async fn the_sweep_removes_what_no_backup_names() {
     assert!(other.exists(), "not ours: left alone");
     assert!(backups.file(&format!("{kept}.qcow2")).exists());
 }
+
+#[tokio::test]
+async fn a_backup_that_cannot_freeze_ends_in_error_and_cleans_up() {
+    let app = App::new().await;
+    let vol = app.create_volume(ALICE, json!({"size": 1})).await;
+    settle_all(&app).await;
+    // In use without a plugged (Nova) attachment: the storage controller will
+    // not freeze it offline, so the temporary snapshot fails.
+    app.store
+        .store
+        .modify::<Volume, _, _>(&vol, |v| {
+            v.status = VolumeStatus::InUse;
+            Ok(nimbus_store::Change::Write(()))
+        })
+        .await
+        .unwrap();
+    let b = create_backup(&app, ALICE, json!({"volume_id": vol, "force": true})).await;
+    settle_all(&app).await;
+    let shown = show(&app, &b).await;
+    assert_eq!(shown["status"], "error", "{shown}");
+    assert!(
+        shown["fail_reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("in-use"),
+        "{shown}"
+    );
+    // The temporary snapshot is gone, no file was kept, the volume is untouched.
+    assert!(app
+        .store
+        .store
+        .list::<Snapshot>(None)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(!app.volumes.backups.file(&format!("{b}.qcow2")).exists());
+    assert_eq!(volume_record(&app, &vol).await.status, VolumeStatus::InUse);
+    // An errored backup can be deleted.
+    let r = app
+        .call(ALICE, "DELETE", &format!("/backups/{b}"), None)
+        .await;
+    assert_eq!(r.code(), 202);
+    settle_all(&app).await;
+    assert!(app.store.store.get::<Backup>(&b).await.unwrap().is_none());
+}
