@@ -97,7 +97,8 @@ async fn create(svc: &Volumes, b: &Backup) -> anyhow::Result<()> {
         (None, None) => return start_snapshot(svc, b).await,
     };
     let Some(snap) = svc.store.get::<Snapshot>(&snap_id).await? else {
-        return fail(svc, b, format!("snapshot {snap_id} is gone")).await;
+        let why = format!("snapshot {snap_id} is gone");
+        return fail(svc, b, why.clone(), why).await;
     };
     let snap = snap.value;
     match snap.status {
@@ -106,13 +107,22 @@ async fn create(svc: &Volumes, b: &Backup) -> anyhow::Result<()> {
         SnapshotStatus::Available => {}
         other => {
             let why = snap.error.clone().unwrap_or_default();
+            let public = format!(
+                "the volume could not be frozen (snapshot {})",
+                other.as_str()
+            );
             let reason = format!("snapshot {snap_id} is {}: {why}", other.as_str());
-            return fail(svc, b, reason).await;
+            return fail(svc, b, public, reason).await;
         }
     }
     match copy(svc, b, &snap).await {
         Ok(backing) => finish(svc, b, &snap, backing).await,
-        Err(e) => fail(svc, b, format!("{e:#}")).await,
+        // qemu-img's words name files of the data directory: the audit
+        // record and the log get them, the user a summary.
+        Err(e) => {
+            let public = "copying the volume's data failed".to_string();
+            fail(svc, b, public, format!("{e:#}")).await
+        }
     }
 }
 
@@ -128,7 +138,8 @@ async fn start_snapshot(svc: &Volumes, b: &Backup) -> anyhow::Result<()> {
     }
     let Some(volume) = tx.get::<Volume>(&backup.volume_id).await? else {
         drop(tx);
-        return fail(svc, b, format!("volume {} is gone", b.volume_id)).await;
+        let why = format!("volume {} is gone", b.volume_id);
+        return fail(svc, b, why.clone(), why).await;
     };
     let now = chrono::Utc::now();
     let snap = Snapshot {
@@ -294,8 +305,9 @@ async fn drop_temp_snapshot(tx: &mut nimbus_store::Tx<'_>, b: &Backup) -> anyhow
     Ok(())
 }
 
-/// The backup failed: `error` with the reason (and an audit record).
-async fn fail(svc: &Volumes, b: &Backup, reason: String) -> anyhow::Result<()> {
+/// The backup failed: `error` with the reason users see (`fail_reason`), and
+/// the full one in the log and an audit record.
+async fn fail(svc: &Volumes, b: &Backup, public: String, reason: String) -> anyhow::Result<()> {
     tracing::warn!(backup = %b.id, error = %reason, "backup failed");
     let mut tx = svc.store.begin().await?;
     let Some(found) = tx.get::<Backup>(&b.id).await? else {
@@ -306,7 +318,7 @@ async fn fail(svc: &Volumes, b: &Backup, reason: String) -> anyhow::Result<()> {
         return Ok(());
     }
     backup.status = BackupStatus::Error;
-    backup.fail_reason = Some(reason.clone());
+    backup.fail_reason = Some(public);
     backup.updated_at = chrono::Utc::now();
     tx.update(&backup, Some(found.revision)).await?;
     drop_temp_snapshot(&mut tx, &backup).await?;

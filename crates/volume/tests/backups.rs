@@ -836,12 +836,23 @@ async fn a_backup_that_cannot_freeze_ends_in_error_and_cleans_up() {
     settle_all(&app).await;
     let shown = show(&app, &b).await;
     assert_eq!(shown["status"], "error", "{shown}");
-    assert!(
-        shown["fail_reason"]
-            .as_str()
-            .unwrap_or("")
-            .contains("in-use"),
+    assert_eq!(
+        shown["fail_reason"], "the volume could not be frozen (snapshot error)",
         "{shown}"
+    );
+    // The detail (the storage controller's words) is in the audit trail.
+    let audited = app
+        .store
+        .store
+        .list::<nimbus_api::audit::AuditRecord>(None)
+        .await
+        .unwrap();
+    assert!(
+        audited.iter().any(|a| {
+            let a = serde_json::to_string(&a.value).unwrap();
+            a.contains("volume.backup.create") && a.contains("in-use")
+        }),
+        "no audit record with the reason"
     );
     // The temporary snapshot is gone, no file was kept, the volume is untouched.
     assert!(app
