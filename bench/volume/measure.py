@@ -9,6 +9,12 @@ same run.
   then deletes it. Also a blank 1 GiB volume for reference.
 - Baselines: `cp` of the image's data file, and `qemu-img convert` of it to a
   new qcow2 (what a copying implementation pays at the least, for this image).
+- Backups of a 1 GiB volume made from that image (its chain holds the image's
+  SIZE_MIB of data): full backup POST → `available` (RUNS times, each deleted
+  after), incremental backup of the unchanged volume (target < 1 s), restore
+  into a new volume; baseline: `cp` of the same chain flattened into one qcow2
+  file (`qemu-img convert`, made once), in the same run; and a compressed
+  `qemu-img convert -c` of that file (why backups are stored uncompressed).
 
 Prints a markdown section on stdout.
 """
@@ -114,6 +120,75 @@ def volume_latency(cloud: Cloud, body: dict) -> float:
     return elapsed
 
 
+def wait_for(cloud: Cloud, path: str, key: str, wanted: str, start: float) -> float:
+    """GETs `path` every 20 ms until `key`'s status is `wanted`; seconds since `start`."""
+    while True:
+        status = cloud.api("GET", path).json()[key]["status"]
+        if status == wanted:
+            return time.monotonic() - start
+        if status.startswith("error") or time.monotonic() - start > 300:
+            raise RuntimeError(f"{path} is {status}")
+        time.sleep(0.02)
+
+
+def backup_latency(cloud: Cloud, body: dict) -> tuple[str, float]:
+    start = time.monotonic()
+    b = cloud.api("POST", "/volume/v3/backups", json={"backup": body}).json()["backup"]
+    return b["id"], wait_for(cloud, f"/volume/v3/backups/{b['id']}", "backup", "available", start)
+
+
+def delete_backup(cloud: Cloud, backup_id: str) -> None:
+    cloud.api("DELETE", f"/volume/v3/backups/{backup_id}")
+    while cloud.api("GET", f"/volume/v3/backups/{backup_id}",
+                    expect=(200, 404)).status_code == 200:
+        time.sleep(0.05)
+
+
+def backups(cloud: Cloud, image_id: str, runs: int, work: Path) -> tuple[list, list[float]]:
+    """Full, unchanged-incremental and restore latencies of a 1 GiB volume made
+    from the image; and `cp` times of its chain flattened into one file."""
+    vol = cloud.api("POST", "/volume/v3/volumes", json={"volume": {
+        "size": 1, "imageRef": image_id}}).json()["volume"]
+    wait_for(cloud, f"/volume/v3/volumes/{vol['id']}", "volume", "available", time.monotonic())
+    log(f"full backup x {runs}")
+    fulls = []
+    for _ in range(runs):
+        bid, took = backup_latency(cloud, {"volume_id": vol["id"]})
+        fulls.append(took)
+        delete_backup(cloud, bid)
+    parent, _ = backup_latency(cloud, {"volume_id": vol["id"]})
+    log(f"incremental backup of the unchanged volume x {runs}")
+    incs = []
+    for _ in range(runs):
+        bid, took = backup_latency(cloud, {"volume_id": vol["id"], "incremental": True})
+        incs.append(took)
+    log(f"restore of the full backup into a new volume x {runs}")
+    restores = []
+    for _ in range(runs):
+        start = time.monotonic()
+        r = cloud.api("POST", f"/volume/v3/backups/{parent}/restore",
+                      json={"restore": {"name": "bench-restore"}}).json()["restore"]
+        restores.append(wait_for(cloud, f"/volume/v3/volumes/{r['volume_id']}", "volume",
+                                 "available", start))
+        cloud.api("DELETE", f"/volume/v3/volumes/{r['volume_id']}")
+    # The same data as one file: the volume's current chain, flattened once.
+    layers = sorted((cloud.data_dir / "volumes").glob(f"{vol['id']}.*.qcow2"),
+                    key=lambda p: int(p.name.split(".")[1]))
+    flat = work / "flat.qcow2"
+    subprocess.run(["qemu-img", "convert", "-q", "-U", "-O", "qcow2", str(layers[-1]),
+                    str(flat)], check=True)
+    copies = [timed(["cp", str(flat), str(work / f"flatcopy{i}")]) for i in range(runs)]
+    # Why backups are not compressed: the same file through `convert -c`.
+    compressed = [timed(["qemu-img", "convert", "-c", "-O", "qcow2", str(flat),
+                         str(work / f"flatc{i}.qcow2")]) for i in range(runs)]
+    rows = [("full backup, 1 GiB volume over the image", fulls),
+            ("incremental backup, unchanged volume", incs),
+            ("restore of the full backup into a new volume", restores),
+            ("for comparison: `qemu-img convert -c` (compressed) of the flattened file",
+             compressed)]
+    return rows, copies
+
+
 def timed(cmd: list[str]) -> float:
     start = time.monotonic()
     subprocess.run(cmd, check=True, capture_output=True)
@@ -154,6 +229,7 @@ def main() -> None:
             log(f"blank volume, 1 GiB x {args.runs}")
             results.append(("blank volume, 1 GiB",
                             [volume_latency(cloud, {"size": 1}) for _ in range(args.runs)]))
+            backup_rows, flat_copies = backups(cloud, img["id"], args.runs, work)
             glance_file = data_dir / "images" / img["id"]
             copies = [timed(["cp", str(glance_file), str(work / f"copy{i}")])
                       for i in range(args.runs)]
@@ -162,7 +238,7 @@ def main() -> None:
         finally:
             cloud.stop()
     image_mib = args.image_mib
-    print(f"## Volume: volume-from-image ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
+    print(f"## Volume: volume-from-image and backups ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
     print()
     print(f"Command: `{args.command}` · {os.cpu_count()} cores · binary `{args.bin}` · "
           f"image: qcow2 with {image_mib} MiB of random data · seconds, "
@@ -174,8 +250,11 @@ def main() -> None:
         print(row(name, samples))
     print(row(f"baseline: `cp` of the {image_mib} MiB image file", copies))
     print(row("baseline: `qemu-img convert` of the image", converts))
+    for name, samples in backup_rows:
+        print(row(name, samples))
+    print(row("baseline: `cp` of the same chain flattened into one file", flat_copies))
     print()
-    med = {name: statistics.median(s) for name, s in results}
+    med = {name: statistics.median(s) for name, s in results + backup_rows}
     worst = max(med[f"volume from image, {s} GiB"] for s in (1, 10, 100))
     ratio = med["volume from image, 100 GiB"] / med["volume from image, 1 GiB"]
     print("| Target | Measured | Goal | Met? |")
@@ -184,6 +263,13 @@ def main() -> None:
           f"{'yes' if worst < 1 else '**no**'} |")
     print(f"| does not grow with size | 100 GiB / 1 GiB = {ratio:.2f} | ≈ 1 | "
           f"{'yes' if ratio < 1.5 else '**no**'} |")
+    inc = med["incremental backup, unchanged volume"]
+    print(f"| incremental backup of an unchanged volume | {inc:.3f} s | < 1 s | "
+          f"{'yes' if inc < 1 else '**no**'} |")
+    full = med["full backup, 1 GiB volume over the image"]
+    cp = statistics.median(flat_copies)
+    print(f"| full backup vs `cp` of the flattened data | {image_mib / full:.0f} MiB/s vs "
+          f"{image_mib / cp:.0f} MiB/s (× {full / cp:.1f} the time) | report | — |")
 
 
 if __name__ == "__main__":

@@ -1086,6 +1086,7 @@ async fn a_volume_is_hot_plugged_written_grown_snapshotted_and_unplugged() {
             layer: None,
             chain: Vec::new(),
             base_image: None,
+            for_backup: None,
             created_at: now,
             updated_at: now,
         },

@@ -336,6 +336,17 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("volume:get_snapshot_metadata", PROJECT_READ),
     ("volume:update_snapshot_metadata", PROJECT_WRITE),
     ("volume:delete_snapshot_metadata", PROJECT_WRITE),
+    // Backups belong to their project like volumes; resetting and forcing a
+    // delete are for cloud admins, as in Cinder.
+    ("backup:get_all", ANYONE),
+    ("backup:get_all:all_tenants", ADMIN_OR_READER),
+    ("backup:get", PROJECT_READ),
+    ("backup:create", PROJECT_WRITE),
+    ("backup:update", PROJECT_WRITE),
+    ("backup:delete", PROJECT_WRITE),
+    ("backup:restore", PROJECT_WRITE),
+    ("volume_extension:backup_admin_actions:reset_status", ADMIN),
+    ("volume_extension:backup_admin_actions:force_delete", ADMIN),
     ("volume:types:index", ANYONE),
     ("volume:types:show", ANYONE),
     ("volume:types:create", ADMIN),

@@ -812,6 +812,7 @@ async fn boot_from_a_snapshot_makes_a_volume_of_it() {
         layer: Some(format!("{origin}.0.qcow2")),
         chain: vec![],
         base_image: None,
+        for_backup: None,
         created_at: now,
         updated_at: now,
     };

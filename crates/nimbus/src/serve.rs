@@ -222,6 +222,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("opening the volume service")?;
     tokio::spawn(nimbus_volume::controller::run(volumes.clone()));
+    tokio::spawn(nimbus_volume::backup::run(volumes.clone()));
     let networking = nimbus_network::Networking::new(store.clone());
     let compute = nimbus_compute::Compute::new(
         store.clone(),

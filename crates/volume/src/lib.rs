@@ -8,12 +8,16 @@
 //! - [`storage`]: the files and the qemu-img commands;
 //! - [`controller`]: makes the files match the records (create, snapshot, extend,
 //!   delete, sweep of unused layers);
+//! - [`backup`], [`backup_store`]: backups (full and incremental) and restores,
+//!   in `DATA_DIR/backups/`;
 //! - [`quota`]: quota keys, usage and checks;
 //! - [`bootstrap`]: the seeded volume types (`standard`, `encrypted`);
 //! - [`api`]: the HTTP routes under `/volume`.
 
 pub mod api;
 pub mod attach;
+pub mod backup;
+pub mod backup_store;
 pub mod bootstrap;
 pub mod controller;
 pub mod create;
@@ -35,11 +39,13 @@ pub struct Volumes {
     pub store: Store,
     pub images: Arc<Images>,
     pub layout: Layout,
+    /// The backup store (`DATA_DIR/backups`).
+    pub backups: backup_store::BackupLayout,
 }
 
 impl Volumes {
-    /// Opens the service over `data_dir` (creates `volumes/`, `volumes/keys/` and
-    /// `volumes/images/`).
+    /// Opens the service over `data_dir` (creates `volumes/`, `volumes/keys/`,
+    /// `volumes/images/`, `backups/` and `backups/keys/`).
     pub async fn open(
         store: Store,
         images: Arc<Images>,
@@ -47,10 +53,13 @@ impl Volumes {
     ) -> anyhow::Result<Arc<Volumes>> {
         let layout = Layout::new(data_dir);
         layout.create_dirs().await?;
+        let backups = backup_store::BackupLayout::new(data_dir);
+        backups.create_dirs().await?;
         Ok(Arc::new(Volumes {
             store,
             images,
             layout,
+            backups,
         }))
     }
 }

@@ -3,7 +3,7 @@
 //! transaction that creates, so two creates cannot both take the last unit), and
 //! the check that answers 413 with Cinder's message.
 
-use crate::types::{QuotaSet, Snapshot, Volume};
+use crate::types::{Backup, QuotaSet, Snapshot, Volume};
 use axum::http::StatusCode;
 use nimbus_api::ApiError;
 use nimbus_store::Tx;
@@ -48,8 +48,9 @@ impl Usage {
     }
 }
 
-/// Counts a project's volumes, snapshots and gigabytes (snapshots count towards
-/// `gigabytes`, as in Cinder); `type_names` maps type ids to names.
+/// Counts a project's volumes, snapshots, backups and gigabytes (snapshots count
+/// towards `gigabytes`, as in Cinder; backups towards `backup_gigabytes`);
+/// `type_names` maps type ids to names.
 pub async fn usage(
     tx: &mut Tx<'_>,
     project: &str,
@@ -71,6 +72,10 @@ pub async fn usage(
     }
     for s in tx.list::<Snapshot>(Some(project)).await? {
         let s = &s.value;
+        // A backup's temporary snapshot is counted as the backup it is for.
+        if s.for_backup.is_some() {
+            continue;
+        }
         let size = i64::try_from(s.size).unwrap_or(i64::MAX);
         u.add("snapshots".into(), 1);
         u.add("gigabytes".into(), size);
@@ -78,6 +83,13 @@ pub async fn usage(
             u.add(format!("snapshots_{t}"), 1);
             u.add(format!("gigabytes_{t}"), size);
         }
+    }
+    for b in tx.list::<Backup>(Some(project)).await? {
+        u.add("backups".into(), 1);
+        u.add(
+            "backup_gigabytes".into(),
+            i64::try_from(b.value.size).unwrap_or(i64::MAX),
+        );
     }
     Ok(u)
 }
@@ -103,6 +115,14 @@ pub fn check(
                 ),
                 "snapshots" => format!(
                     "SnapshotLimitExceeded: Maximum number of snapshots allowed ({lim}) exceeded"
+                ),
+                "backups" => format!(
+                    "BackupLimitExceeded: Maximum number of backups allowed ({lim}) exceeded"
+                ),
+                "backup" => format!(
+                    "VolumeBackupSizeExceedsAvailableQuota: Requested backup exceeds allowed \
+                     Backup gigabytes quota. Requested {n}G, quota is {lim}G and {used}G has \
+                     been consumed."
                 ),
                 _ => format!(
                     "VolumeLimitExceeded: Maximum number of volumes allowed ({lim}) exceeded \

@@ -29,6 +29,8 @@ pub enum VolumeStatus {
     Error,
     ErrorDeleting,
     ErrorExtending,
+    /// A backup is being written into it (`POST /backups/{id}/restore`).
+    RestoringBackup,
 }
 
 impl VolumeStatus {
@@ -46,6 +48,7 @@ impl VolumeStatus {
             VolumeStatus::Error => "error",
             VolumeStatus::ErrorDeleting => "error_deleting",
             VolumeStatus::ErrorExtending => "error_extending",
+            VolumeStatus::RestoringBackup => "restoring-backup",
         }
     }
 }
@@ -220,6 +223,10 @@ pub struct Snapshot {
     pub chain: Vec<String>,
     #[serde(default)]
     pub base_image: Option<String>,
+    /// The backup this snapshot was taken for (Cinder's temporary backup
+    /// snapshot): hidden from the snapshot API, deleted once the backup is copied.
+    #[serde(default)]
+    pub for_backup: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -347,5 +354,103 @@ impl Resource for VolumeAttachment {
     /// Listed by server.
     fn parent(&self) -> &str {
         self.server_id.as_deref().unwrap_or("")
+    }
+}
+
+/// Backup statuses (Cinder's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupStatus {
+    Creating,
+    Available,
+    Deleting,
+    Restoring,
+    Error,
+    ErrorDeleting,
+}
+
+impl BackupStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupStatus::Creating => "creating",
+            BackupStatus::Available => "available",
+            BackupStatus::Deleting => "deleting",
+            BackupStatus::Restoring => "restoring",
+            BackupStatus::Error => "error",
+            BackupStatus::ErrorDeleting => "error_deleting",
+        }
+    }
+}
+
+/// A backup of a volume: a qcow2 file under `DATA_DIR/backups/` (see
+/// [`crate::backup_store`]). A full backup holds the whole volume; an
+/// incremental one only what changed since its parent and has the parent's
+/// file as its backing file.
+///
+/// The API writes what the user asked for and the intents (`creating`,
+/// `deleting`, `restore`); the backup controller ([`crate::backup`]) writes
+/// `frozen`, `temp_snapshot`, `file`, `fail_reason` and the final status.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Backup {
+    pub id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub volume_id: String,
+    /// The snapshot backed up (None: the volume as it is at the start).
+    pub snapshot_id: Option<String>,
+    pub status: BackupStatus,
+    /// GiB: the volume's size when backed up.
+    pub size: u64,
+    pub object_count: u64,
+    pub container: Option<String>,
+    pub availability_zone: String,
+    pub is_incremental: bool,
+    pub parent_id: Option<String>,
+    /// When the data was frozen (the snapshot's time for snapshot backups).
+    pub data_timestamp: DateTime<Utc>,
+    pub fail_reason: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// The volume's key id: the backup stays encrypted with a copy of its secret.
+    pub encryption_key_id: Option<String>,
+    /// The source volume's type (a restore into a new volume gets it back).
+    pub volume_type_id: String,
+    /// The frozen volume layer the data was read from: the next incremental
+    /// backup copies the layers above it.
+    #[serde(default)]
+    pub frozen: Option<String>,
+    /// The temporary snapshot that freezes the volume for this backup.
+    #[serde(default)]
+    pub temp_snapshot: Option<String>,
+    /// The backup's file in the backup store, once written.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// The backup whose file is this file's backing file (an incremental copy;
+    /// None for a full copy, also when an incremental had to copy everything).
+    #[serde(default)]
+    pub backing: Option<String>,
+    /// A restore under way (status `restoring`).
+    #[serde(default)]
+    pub restore: Option<Restore>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where a backup is being restored to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restore {
+    /// The target volume (status `restoring-backup` meanwhile).
+    pub volume_id: String,
+}
+
+impl Resource for Backup {
+    const KIND: &'static str = "volume_backup";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    /// Listed by project (quota sums, project lists).
+    fn parent(&self) -> &str {
+        &self.project_id
     }
 }

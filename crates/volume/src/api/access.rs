@@ -96,6 +96,8 @@ pub async fn snapshot(
     let s = store
         .get::<Snapshot>(id)
         .await?
+        // A backup's temporary snapshot is not the user's to see or touch.
+        .filter(|s| s.value.for_backup.is_none())
         .ok_or_else(|| snapshot_not_found(id))?;
     authorize(
         caller,

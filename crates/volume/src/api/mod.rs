@@ -9,6 +9,7 @@ pub mod actions;
 pub mod attach_actions;
 pub mod attachment_views;
 pub mod attachments;
+pub mod backups;
 pub mod common;
 pub mod default_types;
 pub mod discovery;
@@ -93,6 +94,16 @@ fn v3_routes() -> Router<Arc<Volumes>> {
                 .put(snapshots::update)
                 .delete(snapshots::delete),
         )
+        .route("/backups", get(backups::list).post(backups::create))
+        .route("/backups/detail", get(backups::list_detail))
+        .route(
+            "/backups/{backup_id}",
+            get(backups::show)
+                .put(backups::update)
+                .delete(backups::delete),
+        )
+        .route("/backups/{backup_id}/restore", post(backups::restore))
+        .route("/backups/{backup_id}/action", post(backups::action))
         .route("/types", get(vtypes::list).post(vtypes::create))
         .route(
             "/types/{type_id}",
@@ -153,6 +164,7 @@ fn v3_routes() -> Router<Arc<Volumes>> {
 const COLLECTIONS: &[&str] = &[
     "volumes",
     "snapshots",
+    "backups",
     "types",
     "os-quota-sets",
     "limits",

@@ -201,8 +201,8 @@ pub async fn limits(
         "totalVolumesUsed": usage.get("volumes"),
         "totalSnapshotsUsed": usage.get("snapshots"),
         "totalGigabytesUsed": usage.get("gigabytes"),
-        "totalBackupsUsed": 0,
-        "totalBackupGigabytesUsed": 0,
+        "totalBackupsUsed": usage.get("backups"),
+        "totalBackupGigabytesUsed": usage.get("backup_gigabytes"),
     }}})))
 }
 

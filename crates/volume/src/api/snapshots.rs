@@ -74,6 +74,10 @@ pub async fn list(
     };
     let mut found = Vec::new();
     for s in svc.store.list::<Snapshot>(scope.as_deref()).await? {
+        // A backup's temporary snapshot is the backup's business, not the user's.
+        if s.value.for_backup.is_some() {
+            continue;
+        }
         let view = views::snapshot(&ctx, &s.value);
         if req.matches(&view)? {
             found.push(view);
@@ -200,6 +204,7 @@ pub async fn create(
         layer: None,
         chain: Vec::new(),
         base_image: None,
+        for_backup: None,
         created_at: now,
         updated_at: now,
     };
@@ -291,6 +296,20 @@ pub async fn delete(
             "Invalid snapshot: Volume Snapshot status must be available or error (snapshot \
              {id} is {}).",
             s.status.as_str()
+        )));
+    }
+    // Cinder's snapshot is `backing-up` meanwhile: a backup is reading it.
+    let backing_up = tx
+        .list::<crate::types::Backup>(Some(&s.project_id))
+        .await?
+        .iter()
+        .any(|b| {
+            b.value.snapshot_id.as_deref() == Some(id)
+                && b.value.status == crate::types::BackupStatus::Creating
+        });
+    if backing_up {
+        return Err(ApiError::bad_request(format!(
+            "Invalid snapshot: Snapshot {id} is being backed up."
         )));
     }
     s.status = SnapshotStatus::Deleting;
