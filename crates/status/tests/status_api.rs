@@ -637,6 +637,8 @@ async fn errors_are_message_bodies() {
     for (method, path, code) in [
         ("GET", "/status-api/nothing", 404),
         ("GET", "/status-api", 404),
+        ("GET", "/status-api/", 404),
+        ("GET", "/status-api/components/", 404),
         ("PUT", "/status-api/components", 405),
         (
             "GET",

@@ -84,6 +84,7 @@ pub fn router(svc: Arc<StatusPage>) -> Router {
     Router::new()
         .nest(PREFIX, routes())
         .route(PREFIX, any(not_found))
+        .route("/status-api/", any(not_found))
         .route("/status-api/{*rest}", any(not_found))
         .with_state(svc)
         .layer(map_response(dialect::status))
