@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use nimbus_api::auth::Principal;
 use nimbus_api::policy::{self, Target};
 use nimbus_api::{ApiError, ApiResult};
@@ -47,6 +47,12 @@ pub fn parse_date(name: &str, raw: &str) -> ApiResult<DateTime<Utc>> {
         .map_err(|e| {
             ApiError::bad_request(format!("{name} {raw:?} is not an RFC 3339 date-time: {e}."))
         })
+}
+
+/// Now, to the millisecond: defaults (`beganAt`, `createdAt`) read back as
+/// `…T10:00:00.123Z` like the times clients send, not with nanoseconds.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
 }
 
 /// A point in time as answered: RFC 3339, UTC, milliseconds when there are any.

@@ -11,8 +11,8 @@
 //! reference server accepts `"phase": {}` the same way).
 
 use super::common::{
-    authorize, created_id, description, name, no_content, nullable, parse_date, severity_value,
-    uuid_field, uuid_param,
+    authorize, created_id, description, name, no_content, now, nullable, parse_date,
+    severity_value, uuid_field, uuid_param,
 };
 use super::phases::latest;
 use super::views;
@@ -216,7 +216,7 @@ pub async fn create(
     let desc = description("description", body.description.as_deref().unwrap_or(""))?;
     let began_at = match body.began_at.flatten() {
         Some(raw) => parse_date("beganAt", &raw)?,
-        None => Utc::now(),
+        None => now(),
     };
     let ended_at = body
         .ended_at

@@ -4,7 +4,9 @@
 //! updates live inside the incident object, so an update and the incident change
 //! in one write. A missing `createdAt` means now.
 
-use super::common::{authorize, description, name, no_content, nullable, parse_date, uuid_param};
+use super::common::{
+    authorize, description, name, no_content, now, nullable, parse_date, uuid_param,
+};
 use super::incidents::not_found;
 use super::views;
 use crate::types::{Incident, IncidentUpdate};
@@ -13,7 +15,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::Utc;
 use nimbus_api::audit::commit_audited;
 use nimbus_api::auth::Auth;
 use nimbus_api::body::JsonBody;
@@ -105,7 +106,7 @@ pub async fn create(
     let desc = description("description", body.description.as_deref().unwrap_or(""))?;
     let created_at = match body.created_at.flatten() {
         Some(raw) => parse_date("createdAt", &raw)?,
-        None => Utc::now(),
+        None => now(),
     };
     let mut tx = svc.store.begin().await?;
     let found = tx
