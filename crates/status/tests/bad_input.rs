@@ -161,6 +161,9 @@ async fn odd_ids_and_queries_are_client_errors() {
     }
     for q in [
         "/components?at=x",
+        "/components?at=",
+        "/phases?generation=",
+        "/incidents?start=&end=2026-01-01T00:00:00Z",
         "/components?at=%00",
         "/components?limit=1",
         "/phases?generation=x",

@@ -7,6 +7,7 @@ use axum::Json;
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use nimbus_api::auth::Principal;
 use nimbus_api::policy::{self, Target};
+use nimbus_api::query::Query;
 use nimbus_api::{ApiError, ApiResult};
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
@@ -31,6 +32,17 @@ pub fn uuid_param(name: &str, raw: &str) -> ApiResult<String> {
                 "Invalid format for parameter {name}: {raw:?} is not a UUID."
             ))
         })
+}
+
+/// A query parameter's value; present but empty (`?at=`) is a 400, since the
+/// spec's types (date-time, integer) have no empty value.
+pub fn query_value<'a>(q: &'a Query, key: &str) -> ApiResult<Option<&'a str>> {
+    match q.get(key) {
+        None if q.has(key) => Err(ApiError::bad_request(format!(
+            "Query parameter {key} is empty."
+        ))),
+        v => Ok(v),
+    }
 }
 
 /// A UUID inside a request body (an impact's `reference` or `type`).

@@ -4,7 +4,9 @@
 //! (fields given replace; `labels` replaces all labels) and delete (204; 409 while
 //! an incident names the component, so incidents never point at nothing).
 
-use super::common::{authorize, created_id, name, no_content, parse_date, short_text, uuid_param};
+use super::common::{
+    authorize, created_id, name, no_content, parse_date, query_value, short_text, uuid_param,
+};
 use super::views;
 use crate::types::{Component, Incident};
 use crate::StatusPage;
@@ -51,7 +53,7 @@ fn labels(raw: BTreeMap<String, String>) -> ApiResult<BTreeMap<String, String>> 
 /// The reference time of a component read: `?at=` or now.
 fn at(q: &Query) -> ApiResult<DateTime<Utc>> {
     q.only(&["at"])?;
-    q.get("at")
+    query_value(q, "at")?
         .map(|raw| parse_date("at", raw))
         .transpose()
         .map(|at| at.unwrap_or_else(Utc::now))

@@ -11,7 +11,7 @@
 //! reference server accepts `"phase": {}` the same way).
 
 use super::common::{
-    authorize, created_id, description, name, no_content, now, nullable, parse_date,
+    authorize, created_id, description, name, no_content, now, nullable, parse_date, query_value,
     severity_value, uuid_field, uuid_param,
 };
 use super::phases::latest;
@@ -164,7 +164,7 @@ fn check_frame(began: DateTime<Utc>, ended: Option<DateTime<Utc>>) -> ApiResult<
 pub async fn list(State(svc): State<Arc<StatusPage>>, q: Query) -> ApiResult<Json<Value>> {
     q.only(&["start", "end"])?;
     let bound = |key: &str| {
-        q.get(key)
+        query_value(&q, key)?
             .ok_or_else(|| {
                 ApiError::bad_request(format!("Query parameter {key} (RFC 3339) is required."))
             })

@@ -3,7 +3,7 @@
 //! next generation and answers `201 {"generation": N}`. Old generations stay, so
 //! an incident's `{generation, order}` keeps naming the phase it was given.
 
-use super::common::{authorize, name};
+use super::common::{authorize, name, query_value};
 use super::views;
 use crate::types::PhaseList;
 use crate::StatusPage;
@@ -43,7 +43,7 @@ pub async fn latest(tx: &mut Tx<'_>) -> ApiResult<Option<PhaseList>> {
 pub async fn show(State(svc): State<Arc<StatusPage>>, q: Query) -> ApiResult<Json<Value>> {
     q.only(&["generation"])?;
     let mut tx = svc.store.begin().await?;
-    let list = match q.get("generation") {
+    let list = match query_value(&q, "generation")? {
         Some(raw) => {
             let generation: u64 = raw.parse().map_err(|_| {
                 ApiError::bad_request(format!(
