@@ -217,6 +217,21 @@ async fn component_life() {
         .await;
     assert_eq!(r.code(), 404);
     assert!(r.json()["message"].as_str().unwrap().contains(&id));
+    for bad in [
+        json!({"labels": null}),
+        json!({"displayName": null}),
+        json!({"labels": {"a": 1}}),
+    ] {
+        let r = app
+            .call(
+                Some(ADMIN),
+                "PATCH",
+                &format!("/components/{id}"),
+                Some(bad.clone()),
+            )
+            .await;
+        assert_eq!(r.code(), 400, "{bad}: {}", r.text());
+    }
     let r = app.call(None, "GET", "/components/not-a-uuid", None).await;
     assert_eq!(r.code(), 400, "{}", r.text());
 }
@@ -391,6 +406,9 @@ async fn incident_defaults_and_checks() {
     }
     for bad in [
         json!({"beganAt": null}),
+        json!({"displayName": null}),
+        json!({"affects": null}),
+        json!({"phase": null}),
         json!({"endedAt": "1999-01-01T00:00:00Z"}),
         json!({"phase": {"order": 99}}),
         json!({"affects": [{"reference": ghost, "type": itype}]}),

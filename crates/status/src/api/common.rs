@@ -131,6 +131,16 @@ pub fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// For fields the spec does not make nullable: absent is `None`, `null` a 400
+/// (serde's "invalid type: null"), so `"labels": null` is not taken for "no change".
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// For fields where `null` and absence differ (`"endedAt": null` reopens an
 /// incident; no `endedAt` leaves it): `Some(None)` is an explicit null.
 pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>

@@ -5,7 +5,8 @@
 //! an incident names the component, so incidents never point at nothing).
 
 use super::common::{
-    authorize, created_id, name, no_content, parse_date, query_value, short_text, uuid_param,
+    authorize, created_id, name, no_content, parse_date, present, query_value, short_text,
+    uuid_param,
 };
 use super::views;
 use crate::types::{Component, Incident};
@@ -31,7 +32,9 @@ pub const MAX_LABELS: usize = 50;
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ComponentBody {
+    #[serde(default, deserialize_with = "present")]
     display_name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     labels: Option<BTreeMap<String, String>>,
 }
 

@@ -3,7 +3,7 @@
 //! {"id"}`), patch and delete (204). A type still used by an incident cannot be
 //! deleted (409): the incident would point at nothing.
 
-use super::common::{authorize, created_id, description, name, no_content, uuid_param};
+use super::common::{authorize, created_id, description, name, no_content, present, uuid_param};
 use super::views;
 use crate::types::{ImpactType, Incident};
 use crate::StatusPage;
@@ -24,7 +24,9 @@ const KIND: &str = "status_impact_type";
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImpactTypeBody {
+    #[serde(default, deserialize_with = "present")]
     display_name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     description: Option<String>,
 }
 

@@ -11,8 +11,8 @@
 //! reference server accepts `"phase": {}` the same way).
 
 use super::common::{
-    authorize, created_id, description, name, no_content, now, nullable, parse_date, query_value,
-    severity_value, uuid_field, uuid_param,
+    authorize, created_id, description, name, no_content, now, nullable, parse_date, present,
+    query_value, severity_value, uuid_field, uuid_param,
 };
 use super::phases::latest;
 use super::views;
@@ -40,27 +40,36 @@ pub const MAX_IMPACTS: usize = 500;
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IncidentBody {
+    #[serde(default, deserialize_with = "present")]
     display_name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     affects: Option<Vec<ImpactBody>>,
     #[serde(default, deserialize_with = "nullable")]
     began_at: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     ended_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
     phase: Option<PhaseRefBody>,
 }
 
 #[derive(Deserialize)]
 pub struct ImpactBody {
+    #[serde(default, deserialize_with = "present")]
     reference: Option<String>,
     #[serde(rename = "type")]
+    #[serde(default, deserialize_with = "present")]
     impact_type: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     severity: Option<i64>,
 }
 
 #[derive(Deserialize)]
 pub struct PhaseRefBody {
+    #[serde(default, deserialize_with = "present")]
     generation: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
     order: Option<u64>,
 }
 

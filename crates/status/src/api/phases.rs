@@ -3,7 +3,7 @@
 //! next generation and answers `201 {"generation": N}`. Old generations stay, so
 //! an incident's `{generation, order}` keeps naming the phase it was given.
 
-use super::common::{authorize, name, query_value};
+use super::common::{authorize, name, present, query_value};
 use super::views;
 use crate::types::PhaseList;
 use crate::StatusPage;
@@ -26,6 +26,7 @@ pub const MAX_PHASES: usize = 100;
 
 #[derive(Deserialize)]
 pub struct PhaseListBody {
+    #[serde(default, deserialize_with = "present")]
     phases: Option<Vec<String>>,
 }
 

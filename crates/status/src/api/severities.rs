@@ -3,7 +3,7 @@
 //! …), so names and values are both unique. Addressed by name; `POST` answers
 //! 204 as the spec says; `PATCH` may rename (the name stays unique).
 
-use super::common::{authorize, name, no_content, severity_value};
+use super::common::{authorize, name, no_content, present, severity_value};
 use super::views;
 use crate::types::Severity;
 use crate::StatusPage;
@@ -25,7 +25,9 @@ const KIND: &str = "status_severity";
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SeverityBody {
+    #[serde(default, deserialize_with = "present")]
     display_name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     value: Option<i64>,
 }
 

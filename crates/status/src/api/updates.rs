@@ -5,7 +5,7 @@
 //! in one write. A missing `createdAt` means now.
 
 use super::common::{
-    authorize, description, name, no_content, now, nullable, parse_date, uuid_param,
+    authorize, description, name, no_content, now, nullable, parse_date, present, uuid_param,
 };
 use super::incidents::not_found;
 use super::views;
@@ -31,7 +31,9 @@ pub const MAX_UPDATES: usize = 1000;
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateBody {
+    #[serde(default, deserialize_with = "present")]
     display_name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     description: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     created_at: Option<Option<String>>,
