@@ -221,6 +221,8 @@ async fn component_life() {
         json!({"labels": null}),
         json!({"displayName": null}),
         json!({"labels": {"a": 1}}),
+        json!([]),
+        json!("x"),
     ] {
         let r = app
             .call(

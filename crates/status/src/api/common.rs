@@ -1,14 +1,17 @@
 //! What every status page handler shares: the admin check for writes, path ids,
 //! RFC 3339 dates, text checks, and the spec's small answers (`{"id"}`, 204).
 
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use nimbus_api::auth::Principal;
+use nimbus_api::body::JsonBody;
 use nimbus_api::policy::{self, Target};
 use nimbus_api::query::Query;
 use nimbus_api::{ApiError, ApiResult};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
@@ -129,6 +132,26 @@ pub fn created_id(id: &str) -> Response {
 /// `204 No Content`.
 pub fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// A request body that must be a JSON object (serde would also fill a struct
+/// from an array, so `[]` would pass as "change nothing"), decoded into `T`.
+pub struct ObjectBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ObjectBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let JsonBody(v) = JsonBody::<serde_json::Value>::from_request(req, state).await?;
+        if !v.is_object() {
+            return Err(ApiError::bad_request(
+                "The request body must be a JSON object.",
+            ));
+        }
+        serde_json::from_value(v)
+            .map(ObjectBody)
+            .map_err(|e| ApiError::bad_request(format!("Invalid input for request body: {e}")))
+    }
 }
 
 /// For fields the spec does not make nullable: absent is `None`, `null` a 400

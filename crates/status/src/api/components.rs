@@ -4,6 +4,7 @@
 //! (fields given replace; `labels` replaces all labels) and delete (204; 409 while
 //! an incident names the component, so incidents never point at nothing).
 
+use super::common::ObjectBody;
 use super::common::{
     authorize, created_id, name, no_content, parse_date, present, query_value, short_text,
     uuid_param,
@@ -17,7 +18,6 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use nimbus_api::audit::commit_audited;
 use nimbus_api::auth::Auth;
-use nimbus_api::body::JsonBody;
 use nimbus_api::query::Query;
 use nimbus_api::{ApiError, ApiResult};
 use serde::Deserialize;
@@ -114,7 +114,7 @@ pub async fn show(
 pub async fn create(
     State(svc): State<Arc<StatusPage>>,
     Auth(caller): Auth,
-    JsonBody(body): JsonBody<ComponentBody>,
+    ObjectBody(body): ObjectBody<ComponentBody>,
 ) -> ApiResult<Response> {
     authorize(&caller, "status:components:create", KIND, "")?;
     let display_name = name(
@@ -140,7 +140,7 @@ pub async fn update(
     State(svc): State<Arc<StatusPage>>,
     Auth(caller): Auth,
     Path(raw): Path<String>,
-    JsonBody(body): JsonBody<ComponentBody>,
+    ObjectBody(body): ObjectBody<ComponentBody>,
 ) -> ApiResult<Response> {
     authorize(&caller, "status:components:update", KIND, &raw)?;
     let id = uuid_param("componentId", &raw)?;

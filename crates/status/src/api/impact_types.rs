@@ -3,6 +3,7 @@
 //! {"id"}`), patch and delete (204). A type still used by an incident cannot be
 //! deleted (409): the incident would point at nothing.
 
+use super::common::ObjectBody;
 use super::common::{authorize, created_id, description, name, no_content, present, uuid_param};
 use super::views;
 use crate::types::{ImpactType, Incident};
@@ -12,7 +13,6 @@ use axum::response::Response;
 use axum::Json;
 use nimbus_api::audit::commit_audited;
 use nimbus_api::auth::Auth;
-use nimbus_api::body::JsonBody;
 use nimbus_api::query::Query;
 use nimbus_api::{ApiError, ApiResult};
 use serde::Deserialize;
@@ -66,7 +66,7 @@ pub async fn show(
 pub async fn create(
     State(svc): State<Arc<StatusPage>>,
     Auth(caller): Auth,
-    JsonBody(body): JsonBody<ImpactTypeBody>,
+    ObjectBody(body): ObjectBody<ImpactTypeBody>,
 ) -> ApiResult<Response> {
     authorize(&caller, "status:impact_types:create", KIND, "")?;
     let display_name = name(
@@ -91,7 +91,7 @@ pub async fn update(
     State(svc): State<Arc<StatusPage>>,
     Auth(caller): Auth,
     Path(raw): Path<String>,
-    JsonBody(body): JsonBody<ImpactTypeBody>,
+    ObjectBody(body): ObjectBody<ImpactTypeBody>,
 ) -> ApiResult<Response> {
     authorize(&caller, "status:impact_types:update", KIND, &raw)?;
     let id = uuid_param("impactTypeId", &raw)?;

@@ -10,6 +10,7 @@
 //! phase without `generation`) means the newest phase list, order 0 (the SCS
 //! reference server accepts `"phase": {}` the same way).
 
+use super::common::ObjectBody;
 use super::common::{
     authorize, created_id, description, name, no_content, now, nullable, parse_date, present,
     query_value, severity_value, uuid_field, uuid_param,
@@ -24,7 +25,6 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use nimbus_api::audit::commit_audited;
 use nimbus_api::auth::Auth;
-use nimbus_api::body::JsonBody;
 use nimbus_api::query::Query;
 use nimbus_api::{ApiError, ApiResult};
 use nimbus_store::Tx;
@@ -213,7 +213,7 @@ pub async fn show(
 pub async fn create(
     State(svc): State<Arc<StatusPage>>,
     Auth(caller): Auth,
-    JsonBody(body): JsonBody<IncidentBody>,
+    ObjectBody(body): ObjectBody<IncidentBody>,
 ) -> ApiResult<Response> {
     authorize(&caller, "status:incidents:create", KIND, "")?;
     let display_name = name(
@@ -259,7 +259,7 @@ pub async fn update(
     State(svc): State<Arc<StatusPage>>,
     Auth(caller): Auth,
     Path(raw): Path<String>,
-    JsonBody(body): JsonBody<IncidentBody>,
+    ObjectBody(body): ObjectBody<IncidentBody>,
 ) -> ApiResult<Response> {
     authorize(&caller, "status:incidents:update", KIND, &raw)?;
     let id = uuid_param("incidentId", &raw)?;

@@ -3,6 +3,7 @@
 //! next generation and answers `201 {"generation": N}`. Old generations stay, so
 //! an incident's `{generation, order}` keeps naming the phase it was given.
 
+use super::common::ObjectBody;
 use super::common::{authorize, name, present, query_value};
 use super::views;
 use crate::types::PhaseList;
@@ -13,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use nimbus_api::audit::commit_audited;
 use nimbus_api::auth::Auth;
-use nimbus_api::body::JsonBody;
 use nimbus_api::query::Query;
 use nimbus_api::{ApiError, ApiResult};
 use nimbus_store::Tx;
@@ -69,7 +69,7 @@ pub async fn show(State(svc): State<Arc<StatusPage>>, q: Query) -> ApiResult<Jso
 pub async fn create(
     State(svc): State<Arc<StatusPage>>,
     Auth(caller): Auth,
-    JsonBody(body): JsonBody<PhaseListBody>,
+    ObjectBody(body): ObjectBody<PhaseListBody>,
 ) -> ApiResult<Response> {
     authorize(&caller, "status:phases:create", "phases", "")?;
     let raw = body

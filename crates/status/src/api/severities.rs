@@ -3,6 +3,7 @@
 //! …), so names and values are both unique. Addressed by name; `POST` answers
 //! 204 as the spec says; `PATCH` may rename (the name stays unique).
 
+use super::common::ObjectBody;
 use super::common::{authorize, name, no_content, present, severity_value};
 use super::views;
 use crate::types::Severity;
@@ -12,7 +13,6 @@ use axum::response::Response;
 use axum::Json;
 use nimbus_api::audit::commit_audited;
 use nimbus_api::auth::Auth;
-use nimbus_api::body::JsonBody;
 use nimbus_api::query::Query;
 use nimbus_api::{ApiError, ApiResult};
 use nimbus_store::Tx;
@@ -83,7 +83,7 @@ pub async fn show(
 pub async fn create(
     State(svc): State<Arc<StatusPage>>,
     Auth(caller): Auth,
-    JsonBody(body): JsonBody<SeverityBody>,
+    ObjectBody(body): ObjectBody<SeverityBody>,
 ) -> ApiResult<Response> {
     authorize(&caller, "status:severities:create", KIND, "")?;
     let display_name = name(
@@ -118,7 +118,7 @@ pub async fn update(
     State(svc): State<Arc<StatusPage>>,
     Auth(caller): Auth,
     Path(severity): Path<String>,
-    JsonBody(body): JsonBody<SeverityBody>,
+    ObjectBody(body): ObjectBody<SeverityBody>,
 ) -> ApiResult<Response> {
     authorize(&caller, "status:severities:update", KIND, &severity)?;
     let current_name = name("severityName", &severity)?;

@@ -4,6 +4,7 @@
 //! updates live inside the incident object, so an update and the incident change
 //! in one write. A missing `createdAt` means now.
 
+use super::common::ObjectBody;
 use super::common::{
     authorize, description, name, no_content, now, nullable, parse_date, present, uuid_param,
 };
@@ -17,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use nimbus_api::audit::commit_audited;
 use nimbus_api::auth::Auth;
-use nimbus_api::body::JsonBody;
 use nimbus_api::query::Query;
 use nimbus_api::{ApiError, ApiResult};
 use serde::Deserialize;
@@ -95,7 +95,7 @@ pub async fn create(
     State(svc): State<Arc<StatusPage>>,
     Auth(caller): Auth,
     Path(raw): Path<String>,
-    JsonBody(body): JsonBody<UpdateBody>,
+    ObjectBody(body): ObjectBody<UpdateBody>,
 ) -> ApiResult<Response> {
     authorize(&caller, "status:incident_updates:create", KIND, &raw)?;
     let id = uuid_param("incidentId", &raw)?;
@@ -146,7 +146,7 @@ pub async fn update(
     State(svc): State<Arc<StatusPage>>,
     Auth(caller): Auth,
     Path((raw, order)): Path<(String, String)>,
-    JsonBody(body): JsonBody<UpdateBody>,
+    ObjectBody(body): ObjectBody<UpdateBody>,
 ) -> ApiResult<Response> {
     authorize(&caller, "status:incident_updates:update", KIND, &raw)?;
     let id = uuid_param("incidentId", &raw)?;
