@@ -398,6 +398,25 @@ pub static POLICY: &[(&str, &[Rule])] = &[
         "volume_extension:volume_actions:terminate_connection",
         PROJECT_WRITE,
     ),
+    // Status page (SCS Status Page API): reading needs no token at all (the
+    // handlers do not ask), so only the writes are listed; cloud admins manage
+    // components, incidents, their updates and the vocabulary.
+    ("status:phases:create", ADMIN),
+    ("status:impact_types:create", ADMIN),
+    ("status:impact_types:update", ADMIN),
+    ("status:impact_types:delete", ADMIN),
+    ("status:severities:create", ADMIN),
+    ("status:severities:update", ADMIN),
+    ("status:severities:delete", ADMIN),
+    ("status:components:create", ADMIN),
+    ("status:components:update", ADMIN),
+    ("status:components:delete", ADMIN),
+    ("status:incidents:create", ADMIN),
+    ("status:incidents:update", ADMIN),
+    ("status:incidents:delete", ADMIN),
+    ("status:incident_updates:create", ADMIN),
+    ("status:incident_updates:update", ADMIN),
+    ("status:incident_updates:delete", ADMIN),
 ];
 
 /// Roles a domain manager may grant (never `admin`).

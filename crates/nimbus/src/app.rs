@@ -8,6 +8,7 @@ use nimbus_compute::Compute;
 use nimbus_identity::Identity;
 use nimbus_image::Images;
 use nimbus_network::Networking;
+use nimbus_status::StatusPage;
 use nimbus_volume::Volumes;
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ pub struct Services {
     pub images: Arc<Images>,
     pub network: Arc<Networking>,
     pub volumes: Arc<Volumes>,
+    pub status: Arc<StatusPage>,
 }
 
 /// Builds the application serving every API at `public_url`.
@@ -28,6 +30,7 @@ pub fn build(services: &Services, public_url: &str) -> Router {
         .merge(nimbus_compute::api::router(services.compute.clone()))
         .merge(nimbus_image::api::router(services.images.clone()))
         .merge(nimbus_network::api::router(services.network.clone()))
-        .merge(nimbus_volume::api::router(services.volumes.clone()));
+        .merge(nimbus_volume::api::router(services.volumes.clone()))
+        .merge(nimbus_status::api::router(services.status.clone()));
     nimbus_api::app::wrap(routers, services.identity.clone(), public_url)
 }

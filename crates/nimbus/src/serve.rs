@@ -223,6 +223,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("opening the volume service")?;
     tokio::spawn(nimbus_volume::controller::run(volumes.clone()));
     tokio::spawn(nimbus_volume::backup::run(volumes.clone()));
+    let status = nimbus_status::StatusPage::open(store.clone())
+        .await
+        .context("opening the status page")?;
     let networking = nimbus_network::Networking::new(store.clone());
     let compute = nimbus_compute::Compute::new(
         store.clone(),
@@ -240,6 +243,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         images,
         network: networking,
         volumes,
+        status,
     };
     let app = crate::app::build(&services, &public_url);
     spawn_token_sweeper(identity);

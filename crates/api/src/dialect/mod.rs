@@ -7,6 +7,7 @@ mod glance;
 mod keystone;
 pub mod neutron;
 pub mod nova;
+mod status;
 
 use crate::ApiError;
 use axum::body::Body;
@@ -25,6 +26,8 @@ pub enum Dialect {
     Neutron,
     /// `{"<faultName>":{"code","message"}}` with Cinder's fault names
     Cinder,
+    /// `{"message"}` (the SCS status page API)
+    Status,
 }
 
 /// Renders the errors of a Keystone router:
@@ -57,6 +60,12 @@ pub async fn neutron(resp: Response<Body>) -> Response<Body> {
     render(Dialect::Neutron, resp)
 }
 
+/// Renders the errors of the status page router:
+/// `router.layer(axum::middleware::map_response(dialect::status))`.
+pub async fn status(resp: Response<Body>) -> Response<Body> {
+    render(Dialect::Status, resp)
+}
+
 fn render(dialect: Dialect, resp: Response<Body>) -> Response<Body> {
     if !(resp.status().is_client_error() || resp.status().is_server_error()) {
         return resp;
@@ -70,6 +79,7 @@ fn render(dialect: Dialect, resp: Response<Body>) -> Response<Body> {
         Dialect::Keystone => (keystone::body(&error), "application/json"),
         Dialect::Nova => (nova::body(&error), "application/json"),
         Dialect::Cinder => (cinder::body(&error), "application/json"),
+        Dialect::Status => (status::body(&error), "application/json"),
         Dialect::Glance => (glance::body(&error), glance::CONTENT_TYPE),
         Dialect::Neutron => (
             neutron::body(
