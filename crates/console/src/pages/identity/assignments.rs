@@ -93,17 +93,17 @@ async fn index(
             h2 { "Grant a role" }
             form method="post" action="/console/assignments" class="row" {
                 (csrf_field(&csrf))
-                label { "Who" select name="actor" {
+                label for="g-actor" { "Who" } select id="g-actor" name="actor" {
                     optgroup label="Users" { @for u in &users { option value={ "user:" (s(u, "id")) } { (s(u, "name")) } } }
                     optgroup label="Groups" { @for g in &groups { option value={ "group:" (s(g, "id")) } { (s(g, "name")) } } }
-                } }
-                label { "Role" select name="role" {
+                }
+                label for="g-role" { "Role" } select id="g-role" name="role" {
                     @for r in &roles { option value=(s(r, "id")) { (s(r, "name")) } }
-                } }
-                label { "On" select name="target" {
+                }
+                label for="g-target" { "On" } select id="g-target" name="target" {
                     optgroup label="Projects" { @for p in &projects { option value={ "project:" (s(p, "id")) } { (s(p, "name")) } } }
                     optgroup label="Domains" { @for d in &domains { option value={ "domain:" (s(d, "id")) } { (s(d, "name")) } } }
-                } }
+                }
                 button type="submit" { "Grant" }
             }
         }

@@ -135,10 +135,9 @@ async fn show(
         @if can_manage {
             form method="post" action={ "/console/groups/" (id) "/members" } class="row" {
                 (csrf_field(&csrf))
-                label { "User"
-                    select name="user_id" {
-                        @for u in &users { option value=(s(u, "id")) { (s(u, "name")) } }
-                    }
+                label for="m-user" { "User" }
+                select id="m-user" name="user_id" {
+                    @for u in &users { option value=(s(u, "id")) { (s(u, "name")) } }
                 }
                 button type="submit" { "Add member" }
             }

@@ -124,10 +124,9 @@ async fn show(
         @if can_manage {
             form method="post" action={ "/console/roles/" (id) "/implies" } class="row" {
                 (csrf_field(&csrf))
-                label { "Role it implies"
-                    select name="implied" {
-                        @for r in all.iter().filter(|r| s(r, "id") != id) { option value=(s(r, "id")) { (s(r, "name")) } }
-                    }
+                label for="i-role" { "Role it implies" }
+                select id="i-role" name="implied" {
+                    @for r in all.iter().filter(|r| s(r, "id") != id) { option value=(s(r, "id")) { (s(r, "name")) } }
                 }
                 button type="submit" { "Add implied role" }
             }

@@ -1,0 +1,197 @@
+"""The web console in headless Chromium (issue 6), driven by Playwright with
+Debian's /usr/bin/chromium: workflow 9.4 clicked through by an admin and then
+checked by the new user; a reader sees no create or delete controls and a
+forged request is refused; the cookies' flags and the login's CSRF check.
+Screenshots of each step land in tests/e2e/.artifacts/<label>/console/."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import pytest
+
+from conftest import ARTIFACTS
+from nimbus_e2e import ADMIN_PASSWORD, unique
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Root needs --no-sandbox; the others keep Chromium off the (closed) network.
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = ARTIFACTS / "console"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, nimbus):
+    context = browser.new_context(base_url=nimbus.url, ignore_https_errors=True)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def login(page, user: str, password: str, domain: str = "Default") -> None:
+    page.goto("/login")
+    page.get_by_label("Domain").fill(domain)
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    playwright.expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def notice(page) -> str:
+    return page.locator(".notice, .error").first.inner_text()
+
+
+def test_workflow_9_4_in_the_browser(page, nimbus):
+    expect = playwright.expect
+    user, group, role, project = unique("alice"), unique("team"), unique("auditor"), unique("proj")
+    password = "Alice-pw-" + unique("x")
+    login(page, "admin", ADMIN_PASSWORD)
+    shot(page, "9.4-01-admin-overview")
+
+    page.get_by_role("link", name="Users").click()
+    page.get_by_label("Name", exact=True).fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Create user").click()
+    assert notice(page) == f"User {user} created.", notice(page)
+    shot(page, "9.4-02-user-created")
+
+    page.get_by_role("link", name="Groups").click()
+    page.get_by_label("Name", exact=True).fill(group)
+    page.get_by_role("button", name="Create group").click()
+    assert notice(page) == f"Group {group} created."
+    page.get_by_role("link", name=group).click()
+    page.get_by_label("User").select_option(label=user)
+    page.get_by_role("button", name="Add member").click()
+    assert notice(page) == "Member added."
+    expect(page.get_by_role("link", name=user)).to_be_visible()
+    shot(page, "9.4-03-group-member")
+
+    page.get_by_role("link", name="Roles").click()
+    page.get_by_label("Name", exact=True).fill(role)
+    page.get_by_role("button", name="Create role").click()
+    assert notice(page) == f"Role {role} created."
+    page.get_by_role("link", name=role).click()
+    page.get_by_label("Role it implies").select_option(label="reader")
+    page.get_by_role("button", name="Add implied role").click()
+    assert notice(page) == "Implied role added."
+    shot(page, "9.4-04-role-implies-reader")
+
+    page.get_by_role("link", name="Projects").click()
+    page.get_by_label("Name", exact=True).fill(project)
+    page.get_by_role("button", name="Create project").click()
+    assert notice(page) == f"Project {project} created."
+    shot(page, "9.4-05-project")
+
+    page.get_by_role("link", name="Role assignments").click()
+    page.get_by_label("Who", exact=True).select_option(label=group)
+    page.get_by_label("Role", exact=True).select_option(label="member")
+    page.get_by_label("On", exact=True).select_option(label=project)
+    page.get_by_role("button", name="Grant").click()
+    assert notice(page) == "Role granted."
+    page.get_by_label("Who", exact=True).select_option(label=user)
+    page.get_by_label("Role", exact=True).select_option(label=role)
+    page.get_by_label("On", exact=True).select_option(label=project)
+    page.get_by_role("button", name="Grant").click()
+    assert notice(page) == "Role granted."
+    shot(page, "9.4-06-assignments")
+
+    # The effective view: member through the group, the new role and what it implies.
+    page.get_by_role("link", name="Users").click()
+    page.get_by_role("link", name=user).click()
+    effective = page.locator("table").last.inner_text()
+    for r in ("member", role, "reader"):
+        assert r in effective, effective
+    shot(page, "9.4-07-effective-roles")
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+
+    # She logs in and sees exactly her project.
+    login(page, user, password)
+    shot(page, "9.4-08-alice-overview")
+    assert page.locator("#my-projects li").all_inner_texts() == [project]
+    options = page.get_by_label("Working in").locator("option").all_inner_texts()
+    assert options == [f"Project {project}"], options
+    roles = sorted(page.locator("#my-roles li").all_inner_texts())
+    assert roles == sorted(["member", role, "reader"]), roles
+
+
+def test_a_reader_sees_no_create_controls_and_forged_requests_fail(page, nimbus):
+    expect = playwright.expect
+    cli = nimbus.admin_cli()
+    project, reader = unique("rproj"), unique("reader")
+    password = "Reader-pw-" + unique("x")
+    cli.run("project", "create", project)
+    cli.run("user", "create", "--password", password, reader)
+    cli.run("role", "add", "--user", reader, "--project", project, "reader")
+    login(page, reader, password)
+    for path in ("/console/users", "/console/groups", "/console/roles", "/console/projects",
+                 "/console/assignments"):
+        page.goto(path)
+        assert page.get_by_role("button", name=re.compile("^(Create|Grant|Delete|Revoke)")).count() \
+            == 0, path
+    shot(page, "reader-users")
+
+    # A form without the token, and one with a token made for another session.
+    no_token = page.request.post("/console/users", form={"name": unique("evil")})
+    assert no_token.status == 403, no_token.status
+    other = page.context.browser.new_context(base_url=nimbus.url, ignore_https_errors=True)
+    admin_page = other.new_page()
+    login(admin_page, "admin", ADMIN_PASSWORD)
+    admin_page.goto("/console/users")
+    admin_token = admin_page.locator("input[name=csrf]").first.get_attribute("value")
+    other.close()
+    foreign = page.request.post("/console/users",
+                                form={"csrf": admin_token, "name": unique("evil")})
+    assert foreign.status == 403, foreign.status
+    # The reader's own token gets through the console, and the API's policy refuses.
+    page.goto("/console/users")
+    own = page.locator("input[name=csrf]").first.get_attribute("value")
+    evil = unique("evil")
+    refused = page.request.post("/console/users", form={"csrf": own, "name": evil,
+                                                        "domain_id": "default"})
+    assert refused.ok  # the redirect back with the API's refusal
+    assert "error=" in refused.url and evil not in cli.run("user", "list").stdout
+    expect(page.locator("body")).to_be_visible()
+
+
+def test_cookies_are_httponly_samesite_strict_and_login_checks_its_token(page, nimbus):
+    login(page, "admin", ADMIN_PASSWORD)
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    session = cookies["nimbus_session"]
+    assert session["httpOnly"] and session["sameSite"] == "Strict", session
+    assert session["secure"] is nimbus.tls
+    # A login posted without the form's cookie (another site's form) is refused.
+    fresh = page.context.browser.new_context(base_url=nimbus.url, ignore_https_errors=True)
+    forged = fresh.request.post("/login", form={"csrf": "0" * 32, "domain": "Default",
+                                               "user": "admin", "password": ADMIN_PASSWORD})
+    assert forged.status == 403, forged.status
+    fresh.close()
+    # Logging out revokes the token: the old cookie no longer opens a page.
+    token = session["value"]
+    page.get_by_role("button", name="Log out").click()
+    again = page.context.browser.new_context(base_url=nimbus.url, ignore_https_errors=True)
+    again.add_cookies([{"name": "nimbus_session", "value": token, "url": nimbus.url}])
+    p2 = again.new_page()
+    p2.goto("/console/users")
+    assert p2.url.endswith("/login"), p2.url
+    again.close()
