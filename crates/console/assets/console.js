@@ -19,3 +19,27 @@
   }
   setInterval(refresh, 3000);
 })();
+
+// Image upload: the form makes the image record, then the file goes through
+// the console into Glance (streamed; the page's CSRF token in a header).
+(function () {
+  const form = document.getElementById("image-upload");
+  if (!form) return;
+  form.addEventListener("submit", async (ev) => {
+    const file = form.querySelector("input[type=file]").files[0];
+    if (!file) return; // no file: the plain form makes a queued image
+    ev.preventDefault();
+    const csrf = form.querySelector("input[name=csrf]").value;
+    const fields = new URLSearchParams(new FormData(form));
+    fields.delete("file");
+    const made = await fetch(form.action, { method: "POST", body: fields,
+      headers: { "Accept": "application/json" }, credentials: "same-origin" });
+    const answer = await made.json();
+    if (!made.ok) { location.href = form.action + "?error=" + encodeURIComponent(answer.message); return; }
+    const sent = await fetch(`/console/images/${answer.id}/file`, { method: "PUT", body: file,
+      headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" });
+    const note = sent.ok ? "done=" + encodeURIComponent("Image uploaded.")
+                         : "error=" + encodeURIComponent("The upload failed (" + sent.status + ").");
+    location.href = form.action + "?" + note;
+  });
+})();

@@ -32,7 +32,7 @@ pub fn csrf_token(console: &Console, session_token: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-fn csrf_ok(console: &Console, session_token: &str, given: &str) -> bool {
+pub fn csrf_ok(console: &Console, session_token: &str, given: &str) -> bool {
     let Ok(given) = hex::decode(given) else {
         return false;
     };

@@ -46,7 +46,7 @@ impl Console {
         let _ = self.api.set(app);
     }
 
-    fn api(&self) -> &Router {
+    pub(crate) fn api(&self) -> &Router {
         self.api.get().expect("the console's API is set at start")
     }
 }

@@ -21,6 +21,24 @@ const NAV: &[(&str, &[(&str, &str)])] = &[
             ("/console/assignments", "Role assignments"),
         ],
     ),
+    (
+        "Compute",
+        &[
+            ("/console/servers", "Servers"),
+            ("/console/keypairs", "Key pairs"),
+            ("/console/images", "Images"),
+        ],
+    ),
+    (
+        "Network",
+        &[
+            ("/console/networks", "Networks"),
+            ("/console/routers", "Routers"),
+            ("/console/security-groups", "Security groups"),
+            ("/console/floating-ips", "Floating IPs"),
+        ],
+    ),
+    ("Storage", &[("/console/volumes", "Volumes")]),
 ];
 
 /// What the user's token is scoped to, for the header.

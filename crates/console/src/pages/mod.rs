@@ -5,10 +5,13 @@
 //! API's own message), so reloading never repeats a change.
 
 pub mod assets;
+pub mod compute;
 pub mod identity;
 pub mod layout;
 pub mod login;
+pub mod network;
 pub mod overview;
+pub mod volumes;
 
 use crate::api_client::{Api, ApiFailure};
 use crate::form::csrf_token;
@@ -27,6 +30,9 @@ pub fn routes() -> Router<Arc<Console>> {
         .merge(login::routes())
         .merge(overview::routes())
         .merge(identity::routes())
+        .merge(compute::routes())
+        .merge(network::routes())
+        .merge(volumes::routes())
 }
 
 /// What a page handler works with.
