@@ -67,14 +67,14 @@ def test_workflow_9_4_in_the_browser(page, nimbus):
     login(page, "admin", ADMIN_PASSWORD)
     shot(page, "9.4-01-admin-overview")
 
-    page.get_by_role("link", name="Users").click()
+    page.get_by_role("link", name="Users", exact=True).click()
     page.get_by_label("Name", exact=True).fill(user)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Create user").click()
     assert notice(page) == f"User {user} created.", notice(page)
     shot(page, "9.4-02-user-created")
 
-    page.get_by_role("link", name="Groups").click()
+    page.get_by_role("link", name="Groups", exact=True).click()
     page.get_by_label("Name", exact=True).fill(group)
     page.get_by_role("button", name="Create group").click()
     assert notice(page) == f"Group {group} created."
@@ -85,7 +85,7 @@ def test_workflow_9_4_in_the_browser(page, nimbus):
     expect(page.get_by_role("link", name=user)).to_be_visible()
     shot(page, "9.4-03-group-member")
 
-    page.get_by_role("link", name="Roles").click()
+    page.get_by_role("link", name="Roles", exact=True).click()
     page.get_by_label("Name", exact=True).fill(role)
     page.get_by_role("button", name="Create role").click()
     assert notice(page) == f"Role {role} created."
@@ -95,7 +95,7 @@ def test_workflow_9_4_in_the_browser(page, nimbus):
     assert notice(page) == "Implied role added."
     shot(page, "9.4-04-role-implies-reader")
 
-    page.get_by_role("link", name="Projects").click()
+    page.get_by_role("link", name="Projects", exact=True).click()
     page.get_by_label("Name", exact=True).fill(project)
     page.get_by_role("button", name="Create project").click()
     assert notice(page) == f"Project {project} created."
@@ -115,7 +115,7 @@ def test_workflow_9_4_in_the_browser(page, nimbus):
     shot(page, "9.4-06-assignments")
 
     # The effective view: member through the group, the new role and what it implies.
-    page.get_by_role("link", name="Users").click()
+    page.get_by_role("link", name="Users", exact=True).click()
     page.get_by_role("link", name=user).click()
     effective = page.locator("table").last.inner_text()
     for r in ("member", role, "reader"):
@@ -195,3 +195,56 @@ def test_cookies_are_httponly_samesite_strict_and_login_checks_its_token(page, n
     p2.goto("/console/users")
     assert p2.url.endswith("/login"), p2.url
     again.close()
+
+
+def _passcode(secret: str, at: float | None = None) -> str:
+    """RFC 6238 (SHA1, 6 digits, 30 s), as an authenticator app computes it."""
+    import base64
+    import hashlib
+    import hmac
+    import struct
+    import time
+    step = int((at if at is not None else time.time()) // 30)
+    digest = hmac.new(base64.b32decode(secret), struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 15
+    value = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+def test_totp_enrolment_makes_logins_ask_for_a_passcode(page, nimbus):
+    expect = playwright.expect
+    cli = nimbus.admin_cli()
+    project, user = unique("mfaproj"), unique("carol")
+    password = "Carol-pw-" + unique("x")
+    cli.run("project", "create", project)
+    cli.run("user", "create", "--password", password, user)
+    cli.run("role", "add", "--user", user, "--project", project, "member")
+    login(page, user, password)
+    page.get_by_role("link", name="Two-factor login").click()
+    secret = page.locator("#totp-secret").inner_text().strip()
+    page.get_by_label("Passcode").fill("000000" if _passcode(secret) != "000000" else "111111")
+    page.get_by_role("button", name="Turn on two-factor login").click()
+    assert "does not match" in notice(page)
+    page.get_by_label("Passcode").fill(_passcode(secret))
+    page.get_by_role("button", name="Turn on two-factor login").click()
+    assert notice(page) == "Two-factor login is on."
+    expect(page.locator("#mfa-on")).to_be_visible()
+    shot(page, "mfa-enrolled")
+    page.get_by_role("button", name="Log out").click()
+
+    # The password alone no longer logs in: the console asks for the passcode.
+    page.goto("/login")
+    page.get_by_label("Domain").fill("Default")
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    code_box = page.get_by_label("Passcode from your authenticator app")
+    expect(code_box).to_be_visible()
+    shot(page, "mfa-passcode-asked")
+    code_box.fill(_passcode(secret))
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    assert page.locator("#my-projects li").all_inner_texts() == [project]
+    # And the CLI with the password alone is refused too (Keystone's MFA rules).
+    refused = nimbus.user_cli(user, password, project=project).run("token", "issue", check=False)
+    assert refused.returncode != 0 and "required auth rules" in refused.stderr, refused

@@ -11,11 +11,14 @@ use tower::ServiceExt;
 /// The most a console page reads from one API answer.
 const MAX_ANSWER: usize = 64 << 20;
 
-/// An API call that did not succeed: its status and the API's message.
+/// An API call that did not succeed: its status and the API's message (and the
+/// whole answer, for the few callers that read more, like an MFA receipt).
 #[derive(Debug, Clone)]
 pub struct ApiFailure {
     pub status: StatusCode,
     pub message: String,
+    pub body: Value,
+    pub headers: axum::http::HeaderMap,
 }
 
 impl std::fmt::Display for ApiFailure {
@@ -78,7 +81,12 @@ impl<'a> Api<'a> {
             .map_err(|e| failure(StatusCode::BAD_GATEWAY, e.to_string()))?;
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if !status.is_success() {
-            return Err(failure(status, message_of(&body, status)));
+            return Err(ApiFailure {
+                status,
+                message: message_of(&body, status),
+                body,
+                headers,
+            });
         }
         Ok(Answer {
             status,
@@ -108,8 +116,14 @@ impl<'a> Api<'a> {
     }
 }
 
-fn failure(status: StatusCode, message: String) -> ApiFailure {
-    ApiFailure { status, message }
+/// A failure the console itself reports (no API answer behind it).
+pub fn failure(status: StatusCode, message: String) -> ApiFailure {
+    ApiFailure {
+        status,
+        message,
+        body: Value::Null,
+        headers: Default::default(),
+    }
 }
 
 /// The message of an error body in any of the OpenStack dialects: Keystone

@@ -10,7 +10,10 @@ use serde_json::Value;
 
 /// The navigation: (section, [(path, label)]).
 const NAV: &[(&str, &[(&str, &str)])] = &[
-    ("Overview", &[("/", "Overview")]),
+    (
+        "Overview",
+        &[("/", "Overview"), ("/console/mfa", "Two-factor login")],
+    ),
     (
         "Identity",
         &[

@@ -5,7 +5,7 @@
 //! the token method and revokes the old one; logout revokes the token.
 
 use super::error_page;
-use crate::api_client::{Api, ApiFailure};
+use crate::api_client::{failure, Api, ApiFailure};
 use crate::form::{Form, LoginForm};
 use crate::session::{cookie, set_cookie, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::Console;
@@ -23,6 +23,7 @@ use std::sync::Arc;
 pub fn routes() -> Router<Arc<Console>> {
     Router::new()
         .route("/login", get(login_page).post(login))
+        .route("/login/totp", post(login_totp))
         .route("/logout", post(logout))
         .route("/switch", post(switch))
 }
@@ -79,14 +80,18 @@ async fn login_page(State(console): State<Arc<Console>>, headers: HeaderMap) -> 
     resp
 }
 
-/// A new token from Keystone (`X-Subject-Token`).
-async fn issue(console: &Console, body: Value) -> Result<String, ApiFailure> {
+/// A new token from Keystone (`X-Subject-Token`), with extra request headers.
+async fn issue_with(
+    console: &Console,
+    body: Value,
+    headers: &[(&str, &str)],
+) -> Result<String, ApiFailure> {
     let answer = Api::new(console, None)
         .call(
             Method::POST,
             "/identity/v3/auth/tokens",
-            Some(&json!({"auth": body})),
-            &[],
+            Some(&json!({ "auth": body })),
+            headers,
         )
         .await?;
     answer
@@ -94,10 +99,17 @@ async fn issue(console: &Console, body: Value) -> Result<String, ApiFailure> {
         .get("x-subject-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .ok_or(ApiFailure {
-            status: StatusCode::BAD_GATEWAY,
-            message: "Keystone answered without a token.".into(),
+        .ok_or_else(|| {
+            failure(
+                StatusCode::BAD_GATEWAY,
+                "Keystone answered without a token.".into(),
+            )
         })
+}
+
+/// A new token from Keystone.
+async fn issue(console: &Console, body: Value) -> Result<String, ApiFailure> {
+    issue_with(console, body, &[]).await
 }
 
 /// The token method: the same user, another scope.
@@ -175,15 +187,96 @@ async fn login(State(console): State<Arc<Console>>, LoginForm(f): LoginForm) -> 
     .await
     {
         Ok(t) => t,
+        Err(e) if second_factor(&e).is_some() => {
+            let (receipt, user_id) = second_factor(&e).expect("checked");
+            return totp_form(f.raw("csrf"), &receipt, &user_id, None).into_response();
+        }
         Err(e) if e.status == StatusCode::UNAUTHORIZED => {
             return failed("The domain, user name or password is not right.")
         }
         Err(e) => return failed(&e.message),
     };
-    let token = match first_scope(&console, &unscoped).await {
-        Some(scope) => match rescope(&console, &unscoped, scope).await {
+    start_session(&console, unscoped).await
+}
+
+/// The receipt and user of a login that needs its TOTP passcode.
+fn second_factor(e: &ApiFailure) -> Option<(String, String)> {
+    let receipt = e.headers.get("openstack-auth-receipt")?.to_str().ok()?;
+    let wants_totp = e.body["required_auth_methods"]
+        .as_array()?
+        .iter()
+        .any(|rule| {
+            rule.as_array()
+                .is_some_and(|r| r.iter().any(|m| m == "totp"))
+        });
+    let user = e.body["receipt"]["user"]["id"].as_str()?;
+    wants_totp.then(|| (receipt.to_string(), user.to_string()))
+}
+
+/// The second step of a login: the passcode of the user's authenticator app.
+fn totp_form(csrf: &str, receipt: &str, user_id: &str, error: Option<&str>) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { "Second factor · Nimbus" }
+                    link rel="stylesheet" href="/assets/console.css";
+                }
+                body { main class="narrow" id="main" {
+                    h1 { "Nimbus" }
+                    @if let Some(e) = error { p class="error" role="alert" { (e) } }
+                    form method="post" action="/login/totp" class="stacked" {
+                        input type="hidden" name="csrf" value=(csrf);
+                        input type="hidden" name="receipt" value=(receipt);
+                        input type="hidden" name="user_id" value=(user_id);
+                        label for="passcode" { "Passcode from your authenticator app" }
+                        input id="passcode" name="passcode" required autofocus
+                            inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}";
+                        button type="submit" { "Verify" }
+                    }
+                    p { a href="/login" { "Start again" } }
+                } }
+            }
+        }
+        .into_string(),
+    )
+}
+
+async fn login_totp(State(console): State<Arc<Console>>, LoginForm(f): LoginForm) -> Response {
+    let body = json!({"identity": {"methods": ["totp"], "totp": {"user": {
+        "id": f.raw("user_id"), "passcode": f.raw("passcode")}}}});
+    match issue_with(
+        &console,
+        body,
+        &[("openstack-auth-receipt", f.raw("receipt"))],
+    )
+    .await
+    {
+        Ok(unscoped) => start_session(&console, unscoped).await,
+        Err(_) => {
+            // A receipt is good for one try: a wrong passcode starts the login again.
+            let mut resp = login_form(
+                f.raw("csrf"),
+                "Default",
+                "",
+                Some("The passcode was not right (or came too late). Log in again."),
+            )
+            .into_response();
+            *resp.status_mut() = StatusCode::UNAUTHORIZED;
+            resp
+        }
+    }
+}
+
+/// After a login: a token of the user's first scope in the session cookie.
+async fn start_session(console: &Console, unscoped: String) -> Response {
+    let token = match first_scope(console, &unscoped).await {
+        Some(scope) => match rescope(console, &unscoped, scope).await {
             Ok(t) => {
-                revoke(&console, &unscoped).await;
+                revoke(console, &unscoped).await;
                 t
             }
             Err(_) => unscoped,

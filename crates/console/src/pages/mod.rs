@@ -9,6 +9,7 @@ pub mod compute;
 pub mod identity;
 pub mod layout;
 pub mod login;
+pub mod mfa;
 pub mod network;
 pub mod overview;
 pub mod volumes;
@@ -29,6 +30,7 @@ pub fn routes() -> Router<Arc<Console>> {
         .merge(assets::routes())
         .merge(login::routes())
         .merge(overview::routes())
+        .merge(mfa::routes())
         .merge(identity::routes())
         .merge(compute::routes())
         .merge(network::routes())

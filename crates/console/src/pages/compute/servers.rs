@@ -191,10 +191,10 @@ async fn create(State(console): State<Arc<Console>>, form: Form) -> Response {
         Err(message) => {
             return back(
                 "/console/servers",
-                Err(crate::api_client::ApiFailure {
-                    status: axum::http::StatusCode::BAD_REQUEST,
+                Err(crate::api_client::failure(
+                    axum::http::StatusCode::BAD_REQUEST,
                     message,
-                }),
+                )),
             )
         }
     };
