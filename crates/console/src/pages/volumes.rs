@@ -1,6 +1,6 @@
 //! Volumes: list with live status, create (blank or from an image, of a type),
-//! attach to a server and detach (through Nova, as `server add volume` does),
-//! delete.
+//! detach, delete. Attaching is offered on a server's page (through Nova, as
+//! `server add volume` does); this module serves that form's route too.
 
 use crate::form::Form;
 use crate::pages::identity::list;
@@ -36,16 +36,8 @@ async fn index(
     let ctx = Ctx::new(&console, &session);
     let api = ctx.api();
     let volumes = list(&api, "/volume/v3/volumes/detail", "volumes").await;
-    let servers = list(&api, "/compute/v2.1/servers", "servers").await;
     let types = list(&api, "/volume/v3/types", "volume_types").await;
     let images = list(&api, "/image/v2/images?status=active", "images").await;
-    let name_of = |id: &str| {
-        servers
-            .iter()
-            .find(|sv| s(sv, "id") == id)
-            .map(|sv| s(sv, "name").to_string())
-            .unwrap_or_else(|| id.to_string())
-    };
     let csrf = ctx.csrf();
     let content = html! {
         table {
@@ -55,7 +47,7 @@ async fn index(
                 td { (v["size"]) " GiB" }
                 td class={ "status-" (s(v, "status")) } { (s(v, "status")) }
                 td { (s(v, "volume_type")) }
-                td { (server_of(v).map(&name_of).unwrap_or_default()) }
+                td { @if let Some(sv) = server_of(v) { a href={ "/console/servers/" (sv) } { "server" } } }
                 td {
                     @if let Some(server) = server_of(v) {
                         form method="post" action={ "/console/volumes/" (s(v, "id")) "/detach" } class="inline" {
@@ -63,15 +55,7 @@ async fn index(
                             button type="submit" { "Detach" }
                         }
                     } @else if s(v, "status") == "available" {
-                        form method="post" action={ "/console/volumes/" (s(v, "id")) "/attach" } class="inline" {
-                            (csrf_field(&csrf))
-                            label for={ "at-" (s(v, "id")) } class="skip" { "Server" }
-                            select id={ "at-" (s(v, "id")) } name="server" {
-                                @for sv in &servers { option value=(s(sv, "id")) { (s(sv, "name")) } }
-                            }
-                            " " button type="submit" { "Attach" }
-                        }
-                        " " (button_form(&format!("/console/volumes/{}/delete", s(v, "id")), &csrf, "Delete", true))
+                        (button_form(&format!("/console/volumes/{}/delete", s(v, "id")), &csrf, "Delete", true))
                     }
                 }
             } } }
@@ -134,7 +118,7 @@ async fn attach(
         )
         .await
         .map(|_| "Attaching.".to_string());
-    back("/console/volumes", outcome)
+    back(&format!("/console/servers/{server}"), outcome)
 }
 
 async fn detach(

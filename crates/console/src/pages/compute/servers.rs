@@ -62,14 +62,41 @@ fn server_rows(servers: &[Value]) -> Markup {
     }
 }
 
+/// Servers shown per page (Nova's `limit`; the next page starts at a marker).
+const PAGE: usize = 100;
+
+#[derive(serde::Deserialize)]
+struct Paging {
+    marker: Option<String>,
+}
+
+/// The marker of the next page from Nova's `servers_links`.
+fn next_marker(answer: &Value) -> Option<String> {
+    answer["servers_links"]
+        .as_array()?
+        .iter()
+        .find(|l| l["rel"] == "next")?["href"]
+        .as_str()?
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("marker="))
+        .map(str::to_string)
+}
+
 async fn index(
     State(console): State<Arc<Console>>,
     session: Session,
     Query(notice): Query<Notice>,
+    Query(paging): Query<Paging>,
 ) -> Response {
     let ctx = Ctx::new(&console, &session);
     let api = ctx.api();
-    let servers = list(&api, "/compute/v2.1/servers/detail", "servers").await;
+    let mut path = format!("/compute/v2.1/servers/detail?limit={PAGE}");
+    if let Some(m) = paging.marker.as_deref().filter(|m| id_segment(m).is_ok()) {
+        path.push_str(&format!("&marker={m}"));
+    }
+    let answer = api.get(&path).await.unwrap_or_default();
+    let servers = answer["servers"].as_array().cloned().unwrap_or_default();
+    let next = next_marker(&answer);
     let project = session.principal.project_id();
     let can_create = ctx.can("compute:servers:create", &in_project("server", project));
     let form = if can_create {
@@ -82,6 +109,7 @@ async fn index(
             thead { tr { th { "Name" } th { "Status" } th { "Addresses" } th { "Flavor" } } }
             tbody id="servers" data-live { (server_rows(&servers)) }
         }
+        @if let Some(m) = &next { p { a href={ "/console/servers?marker=" (m) } { "Next " (PAGE) " servers" } } }
         (form)
     };
     page(&ctx, "Servers", &notice, content).await
@@ -270,6 +298,7 @@ async fn show(
                 }
             }
         }
+        (extras(&ctx, id, &csrf).await)
         h2 { "Console log (last 50 lines)" }
         pre id="console-log" data-live { (log) }
     };
@@ -280,6 +309,69 @@ async fn show(
         content,
     )
     .await
+}
+
+/// The server's volumes and floating IPs, with forms to attach a volume and
+/// to give a port a floating IP.
+async fn extras(ctx: &Ctx<'_>, id: &str, csrf: &str) -> Markup {
+    let api = ctx.api();
+    let attached = list(
+        &api,
+        &format!("/compute/v2.1/servers/{id}/os-volume_attachments"),
+        "volumeAttachments",
+    )
+    .await;
+    let available = list(
+        &api,
+        "/volume/v3/volumes/detail?status=available",
+        "volumes",
+    )
+    .await;
+    let ports = list(
+        &api,
+        &format!("/network/v2.0/ports?device_id={id}"),
+        "ports",
+    )
+    .await;
+    let free_fips: Vec<Value> = list(&api, "/network/v2.0/floatingips", "floatingips")
+        .await
+        .into_iter()
+        .filter(|f| f["port_id"].is_null())
+        .collect();
+    html! {
+        h2 { "Volumes" }
+        ul { @for a in &attached { li {
+            (s(a, "volumeId")) " on " (s(a, "device")) " "
+            form method="post" action={ "/console/volumes/" (s(a, "volumeId")) "/detach" } class="inline" {
+                (csrf_field(csrf)) input type="hidden" name="server" value=(id);
+                button type="submit" { "Detach" }
+            }
+        } } }
+        @if !available.is_empty() {
+            form method="post" action={ "/console/volumes/" "-" "/attach" } class="row" id="attach-volume" {
+                (csrf_field(csrf)) input type="hidden" name="server" value=(id);
+                label for="a-volume" { "Volume" }
+                select id="a-volume" name="volume" {
+                    @for v in &available { option value=(s(v, "id")) { (s(v, "name")) " (" (v["size"]) " GiB)" } }
+                }
+                button type="submit" { "Attach volume" }
+            }
+        }
+        h2 { "Floating IP" }
+        @if !free_fips.is_empty() && !ports.is_empty() {
+            form method="post" action="/console/floating-ips/-/port" class="row" {
+                (csrf_field(csrf))
+                input type="hidden" name="back" value={ "/console/servers/" (id) };
+                label for="a-fip" { "Address" }
+                select id="a-fip" name="floatingip" { @for f in &free_fips { option value=(s(f, "id")) { (s(f, "floating_ip_address")) } } }
+                label for="a-port" { "On port" }
+                select id="a-port" name="port_id" { @for p in &ports {
+                    option value=(s(p, "id")) { (p["fixed_ips"][0]["ip_address"].as_str().unwrap_or("")) }
+                } }
+                button type="submit" { "Associate" }
+            }
+        } @else { p { "No free floating IP: allocate one on the " a href="/console/floating-ips" { "floating IPs" } " page." } }
+    }
 }
 
 async fn action(

@@ -1,5 +1,5 @@
 //! Floating IPs: list, allocate from an external network, associate with a
-//! server's port or disassociate, release.
+//! server's port (from the server's page) or disassociate, release.
 
 use crate::form::Form;
 use crate::pages::identity::list;
@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::html;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::Arc;
 
 pub fn routes() -> Router<Arc<Console>> {
@@ -36,41 +36,24 @@ async fn index(
         "networks",
     )
     .await;
-    let ports = list(
-        &api,
-        "/network/v2.0/ports?device_owner=compute:nova",
-        "ports",
-    )
-    .await;
-    let servers = list(&api, "/compute/v2.1/servers", "servers").await;
-    let server_name = |port: &Value| {
-        servers
-            .iter()
-            .find(|sv| s(sv, "id") == s(port, "device_id"))
-            .map(|sv| s(sv, "name").to_string())
-            .unwrap_or_default()
-    };
     let csrf = ctx.csrf();
+    // Associating happens on a server's page (it knows the server's ports);
+    // here an address can be let go of or released.
     let content = html! {
         table {
-            thead { tr { th { "Address" } th { "Fixed address" } th { "Associate with" } th { span class="skip" { "Actions" } } } }
-            tbody { @for f in &fips { tr {
+            thead { tr { th { "Address" } th { "Fixed address" } th { span class="skip" { "Actions" } } } }
+            tbody id="floating-ips" data-live { @for f in &fips { tr {
                 td { (s(f, "floating_ip_address")) }
                 td { (s(f, "fixed_ip_address")) }
-                td { form method="post" action={ "/console/floating-ips/" (s(f, "id")) "/port" } class="inline" {
-                    (csrf_field(&csrf))
-                    label for={ "fp-" (s(f, "id")) } class="skip" { "Port" }
-                    select id={ "fp-" (s(f, "id")) } name="port_id" {
-                        option value="" { "(none)" }
-                        @for p in &ports {
-                            option value=(s(p, "id")) selected[s(p, "id") == s(f, "port_id")] {
-                                (server_name(p)) " " (p["fixed_ips"][0]["ip_address"].as_str().unwrap_or(""))
-                            }
+                td {
+                    @if f["port_id"].is_string() {
+                        form method="post" action={ "/console/floating-ips/" (s(f, "id")) "/port" } class="inline" {
+                            (csrf_field(&csrf)) button type="submit" { "Disassociate" }
                         }
+                        " "
                     }
-                    " " button type="submit" { "Set" }
-                } }
-                td { (button_form(&format!("/console/floating-ips/{}/delete", s(f, "id")), &csrf, "Release", true)) }
+                    (button_form(&format!("/console/floating-ips/{}/delete", s(f, "id")), &csrf, "Release", true))
+                }
             } } }
         }
         h2 { "Allocate a floating IP" }
@@ -123,7 +106,11 @@ async fn associate(
             }
             .to_string()
         });
-    back("/console/floating-ips", outcome)
+    let to = form
+        .fields
+        .get("back")
+        .filter(|b| b.starts_with("/console/servers/"));
+    back(to.unwrap_or("/console/floating-ips"), outcome)
 }
 
 async fn delete(
