@@ -42,6 +42,17 @@ def page(browser, nimbus):
     context.close()
 
 
+@pytest.fixture
+def vm_page(browser, vm_cloud):
+    """A page on the cloud that runs real guests."""
+    if os.environ.get("NIMBUS_E2E_VM") == "0":
+        pytest.skip("NIMBUS_E2E_VM=0: VM tests disabled")
+    context = browser.new_context(base_url=vm_cloud.url, ignore_https_errors=True)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
@@ -248,3 +259,107 @@ def test_totp_enrolment_makes_logins_ask_for_a_passcode(page, nimbus):
     # And the CLI with the password alone is refused too (Keystone's MFA rules).
     refused = nimbus.user_cli(user, password, project=project).run("token", "issue", check=False)
     assert refused.returncode != 0 and "required auth rules" in refused.stderr, refused
+
+
+NAV_PAGES = ["/", "/console/users", "/console/groups", "/console/roles", "/console/projects",
+             "/console/assignments", "/console/servers", "/console/keypairs", "/console/images",
+             "/console/networks", "/console/routers", "/console/security-groups",
+             "/console/floating-ips", "/console/volumes", "/console/mfa"]
+
+# Every visible form control without a label (its own <label>, or aria-label).
+UNLABELLED = """() => Array.from(document.querySelectorAll('input, select, textarea, button'))
+  .filter(el => el.type !== 'hidden')
+  .filter(el => el.tagName === 'BUTTON' ? !el.innerText.trim()
+                : !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+  .map(el => el.outerHTML)"""
+
+
+def test_every_control_is_labelled_reachable_by_keyboard_and_the_first_page_is_light(page, nimbus):
+    transferred = []
+    page.on("response", lambda r: transferred.append(len(r.body())) if r.ok else None)
+    page.goto("/login")
+    assert sum(transferred) < 300_000, transferred
+    assert page.evaluate(UNLABELLED) == []
+    # The login works from the keyboard alone.
+    page.keyboard.type("admin")  # the user name field has the focus first
+    page.keyboard.press("Tab")
+    page.keyboard.type(ADMIN_PASSWORD)
+    page.keyboard.press("Enter")
+    playwright.expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    transferred.clear()
+    page.goto("/")
+    assert sum(transferred) < 300_000, transferred
+    for path in NAV_PAGES:
+        page.goto(path)
+        assert page.evaluate(UNLABELLED) == [], path
+        assert page.locator("h1").count() == 1, path
+
+
+def test_a_domain_manager_sees_and_manages_only_her_domain(page, nimbus):
+    cli = nimbus.admin_cli()
+    domain, manager, other = unique("dom"), unique("dm"), unique("inside")
+    password = "Manager-pw-" + unique("x")
+    cli.run("domain", "create", domain)
+    cli.run("user", "create", "--domain", domain, "--password", password, manager)
+    cli.run("user", "create", "--domain", domain, "--password", password, other)
+    cli.run("role", "add", "--user", manager, "--user-domain", domain, "--domain", domain,
+            "manager")
+    login(page, manager, password, domain=domain)
+    page.get_by_role("link", name="Users", exact=True).click()
+    names = page.locator("tbody tr td:first-child").all_inner_texts()
+    assert sorted(names) == sorted([manager, other]), names
+    domains = page.get_by_label("Domain").locator("option").all_inner_texts()
+    assert len(domains) == 1, domains
+    newcomer = unique("new")
+    page.get_by_label("Name", exact=True).fill(newcomer)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Create user").click()
+    assert notice(page) == f"User {newcomer} created."
+    shown = cli.json("user", "show", "--domain", domain, newcomer)
+    assert shown["domain_id"] == cli.json("domain", "show", domain)["id"]
+    # She may not grant admin (the API refuses; the console shows its message).
+    page.get_by_role("link", name="Role assignments").click()
+    page.get_by_label("Who", exact=True).select_option(label=newcomer)
+    page.get_by_label("Role", exact=True).select_option(label="admin")
+    page.get_by_label("On", exact=True).select_option(label=domain)
+    page.get_by_role("button", name="Grant").click()
+    assert page.locator(".error").count() == 1
+    shot(page, "domain-manager")
+
+
+def test_the_new_user_launches_a_server_and_sees_it_become_active(vm_page, vm_cloud):
+    """The end of workflow 9.4: the new user logs in, sees exactly her project
+    and launches a server there from the console; its status turns ACTIVE on
+    the list without a reload."""
+    page = vm_page
+    cli = vm_cloud.admin_cli()
+    project, user = unique("launch"), unique("dora")
+    password = "Dora-pw-" + unique("x")
+    cli.run("project", "create", project)
+    cli.run("user", "create", "--password", password, user)
+    cli.run("role", "add", "--user", user, "--project", project, "member")
+    login(page, user, password)
+    assert page.locator("#my-projects li").all_inner_texts() == [project]
+    page.get_by_role("link", name="Networks").click()
+    page.get_by_label("Name", exact=True).fill("net1")
+    page.get_by_label("Subnet range (CIDR)").fill("192.168.77.0/24")
+    page.get_by_role("button", name="Create network").click()
+    assert notice(page) == "Network net1 created."
+    page.get_by_role("link", name="Servers").click()
+    name = unique("web")
+    page.get_by_label("1. Name").fill(name)
+    page.get_by_label("2. Flavor (size)").select_option(label="nimbus.tiny")
+    page.get_by_label("3. Image").select_option(label="nimbus-guest")
+    page.get_by_label("5. Network").select_option(label="net1")
+    page.get_by_role("button", name="Launch").click()
+    assert notice(page) == f"Server {name} is being built."
+    row = page.locator("#servers tr", has_text=name)
+    playwright.expect(row).to_be_visible()
+    # No reload from here: the live table turns ACTIVE by itself.
+    playwright.expect(row.locator("td").nth(1)).to_have_text("ACTIVE", timeout=300_000)
+    shot(page, "9.4-09-server-active")
+    page.get_by_role("link", name=name).click()
+    playwright.expect(page.locator("#console-log")).to_contain_text("nimbus-guest ready",
+                                                                    timeout=300_000)
+    page.get_by_role("button", name="Delete").click()
+    assert notice(page) == "Server deleted."
