@@ -1,4 +1,4 @@
-//! The web console (issue 6, ADR 0011): server-rendered HTML pages at `/` on the
+//! The web console (issue 6, ADR 0013): server-rendered HTML pages at `/` on the
 //! API's own listener. Every page reads and every form writes through the same
 //! HTTP APIs the CLI uses, called in process with the user's own token, so the
 //! console can never do more than the user's roles allow and shows the APIs'

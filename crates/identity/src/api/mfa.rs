@@ -3,7 +3,7 @@
 //! A user's rules are her options' `multi_factor_auth_rules` when
 //! `multi_factor_auth_enabled` is set (as in Keystone); otherwise, in Nimbus,
 //! enrolling a TOTP credential turns on the rule `[password, totp]` by itself
-//! (ADR 0011: "required once enrolled" without an admin having to set options).
+//! (ADR 0013: "required once enrolled" without an admin having to set options).
 //! A login that satisfies no rule gets 401 with an `Openstack-Auth-Receipt`
 //! header: presenting the receipt with the missing method finishes the login
 //! within five minutes.
