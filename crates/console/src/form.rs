@@ -63,6 +63,15 @@ impl Fields {
             .unwrap_or("")
     }
 
+    /// Every non-empty value of `name` (checkbox groups, multiple selects).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim())
+            .collect()
+    }
+
     /// Whether a checkbox `name` was ticked.
     pub fn checked(&self, name: &str) -> bool {
         self.get(name).is_some()

@@ -42,6 +42,7 @@ const NAV: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     ("Storage", &[("/console/volumes", "Volumes")]),
+    ("Operations", &[("/console/status", "Service status")]),
 ];
 
 /// What the user's token is scoped to, for the header.

@@ -12,6 +12,7 @@ pub mod login;
 pub mod mfa;
 pub mod network;
 pub mod overview;
+pub mod status;
 pub mod volumes;
 
 use crate::api_client::{Api, ApiFailure};
@@ -35,6 +36,7 @@ pub fn routes() -> Router<Arc<Console>> {
         .merge(compute::routes())
         .merge(network::routes())
         .merge(volumes::routes())
+        .merge(status::routes())
 }
 
 /// What a page handler works with.
