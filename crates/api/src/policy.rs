@@ -113,6 +113,11 @@ pub static POLICY: &[(&str, &[Rule])] = &[
     ("identity:revoke_system_grant", ADMIN),
     ("identity:list_role_assignments", SELF_READ),
     // Identity: application credentials belong to their user
+    ("identity:list_credentials", OWN_READ),
+    ("identity:get_credential", OWN_READ),
+    ("identity:create_credential", OWN),
+    ("identity:update_credential", OWN),
+    ("identity:delete_credential", OWN),
     ("identity:list_application_credentials", OWN),
     ("identity:get_application_credential", OWN),
     ("identity:create_application_credential", &[Owner]),

@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod directory;
 pub mod password;
 pub mod tokens;
+pub mod totp;
 pub mod types;
 
 use chrono::Duration;
@@ -63,6 +64,10 @@ pub struct Identity {
     /// Rendered response documents by key, with the directory revision they were
     /// rendered from (see [`Identity::rendered`]).
     rendered: RwLock<HashMap<String, (i64, axum::body::Bytes)>>,
+    /// Logins waiting for their second factor.
+    pub receipts: api::mfa::Receipts,
+    /// TOTP steps already used, per credential.
+    pub totp_steps: totp::UsedSteps,
 }
 
 impl Identity {
@@ -77,6 +82,8 @@ impl Identity {
             tokens: RwLock::new(HashMap::new()),
             principals: RwLock::new(HashMap::new()),
             rendered: RwLock::new(HashMap::new()),
+            receipts: Default::default(),
+            totp_steps: Default::default(),
         })
     }
 }

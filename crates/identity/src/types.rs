@@ -424,3 +424,28 @@ impl Resource for LoginState {
         &self.id
     }
 }
+
+/// A credential (`/v3/credentials`). Nimbus reads those of type `totp`: the
+/// blob is the user's base32 TOTP secret, her second factor (see [`crate::totp`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Credential {
+    pub id: String,
+    pub user_id: String,
+    #[serde(default)]
+    pub project_id: Option<String>,
+    /// `totp`, `ec2`, `cert`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub blob: String,
+}
+
+impl Resource for Credential {
+    const KIND: &'static str = "credential";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    /// Listed per user (a login reads its user's TOTP credentials).
+    fn parent(&self) -> &str {
+        &self.user_id
+    }
+}

@@ -238,6 +238,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         spawn_agent(&args, &data_dir, store.clone(), images.clone());
     }
     let services = crate::app::Services {
+        console: nimbus_console::Console::new(args.tls_cert.is_some()),
         identity: identity.clone(),
         compute,
         images,

@@ -30,6 +30,12 @@ pub enum Dialect {
     Status,
 }
 
+/// Members an error response adds beside the dialect's own error object (set as a
+/// response extension): Keystone's MFA answer carries `receipt` and
+/// `required_auth_methods` next to `error`.
+#[derive(Clone, Debug)]
+pub struct ErrorExtra(pub serde_json::Map<String, serde_json::Value>);
+
 /// Renders the errors of a Keystone router:
 /// `router.layer(axum::middleware::map_response(dialect::keystone))`.
 pub async fn keystone(resp: Response<Body>) -> Response<Body> {
@@ -75,8 +81,9 @@ fn render(dialect: Dialect, resp: Response<Body>) -> Response<Body> {
         .extensions
         .remove::<ApiError>()
         .unwrap_or_else(|| default_error(parts.status));
+    let extra = parts.extensions.remove::<ErrorExtra>();
     let (body, content_type) = match dialect {
-        Dialect::Keystone => (keystone::body(&error), "application/json"),
+        Dialect::Keystone => (keystone::body(&error, extra), "application/json"),
         Dialect::Nova => (nova::body(&error), "application/json"),
         Dialect::Cinder => (cinder::body(&error), "application/json"),
         Dialect::Status => (status::body(&error), "application/json"),

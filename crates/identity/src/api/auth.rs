@@ -40,6 +40,7 @@ struct IdentityBody {
     password: Option<PasswordBody>,
     token: Option<TokenBody>,
     application_credential: Option<AppCredBody>,
+    totp: Option<super::mfa::TotpBody>,
 }
 
 #[derive(Deserialize)]
@@ -47,11 +48,14 @@ struct PasswordBody {
     user: UserRef,
 }
 
+/// A user as an auth method names her, with her secret for that method.
 #[derive(Deserialize)]
-struct UserRef {
+pub struct UserRef {
     id: Option<String>,
     name: Option<String>,
     password: Option<String>,
+    /// The `totp` method's passcode.
+    pub(crate) passcode: Option<String>,
     domain: Option<NameOrId>,
 }
 
@@ -82,6 +86,7 @@ fn unauthorized() -> ApiError {
 pub async fn issue(
     State(id): State<Arc<Identity>>,
     Query(_q): Query,
+    headers: HeaderMap,
     JsonBody(req): JsonBody<AuthRequest>,
 ) -> ApiResult<Response> {
     let AuthBody { identity, scope } = req.auth;
@@ -92,12 +97,33 @@ pub async fn issue(
     }
     let snap = id.directory.snapshot().await?;
     let method = identity.methods[0].as_str();
+    let mut methods = identity.methods.clone();
     let (user_id, mut requested_scope, expires_at, audit_id, app_cred) = match method {
-        "password" => {
-            let body = identity.password.ok_or_else(|| {
-                ApiError::bad_request("identity.password is required for the password method.")
-            })?;
-            let user_id = password_login(&id, &snap, body.user).await?;
+        "password" | "totp" => {
+            let receipt = match headers.get("openstack-auth-receipt") {
+                Some(v) => Some(
+                    v.to_str()
+                        .ok()
+                        .and_then(|r| id.receipts.take(r))
+                        .ok_or_else(|| ApiError::unauthorized("The auth receipt is not valid."))?,
+                ),
+                None => None,
+            };
+            let (user_id, done) = factors(
+                &id,
+                &snap,
+                identity.password,
+                identity.totp,
+                &identity.methods,
+                receipt,
+            )
+            .await?;
+            let user = snap.users.get(&user_id).ok_or_else(unauthorized)?;
+            let rules = super::mfa::rules(&id, user).await?;
+            if !super::mfa::satisfied(&rules, &done) {
+                return super::mfa::receipt_response(&id, user, &done, &rules);
+            }
+            methods = done;
             (user_id, None, None, None, None)
         }
         "token" => {
@@ -185,7 +211,7 @@ pub async fn issue(
             user_id,
             scope,
             roles,
-            methods: identity.methods.clone(),
+            methods,
             expires_at,
             audit_id,
             application_credential_id: app_cred.map(|c| c.id.clone()),
@@ -201,9 +227,56 @@ pub async fn issue(
     Ok(resp)
 }
 
-/// Checks a password, counting failures and locking the user after too many.
-async fn password_login(id: &Identity, snap: &Snapshot, user: UserRef) -> ApiResult<String> {
-    let found = match (&user.id, &user.name) {
+/// The password and TOTP factors of a login (with what a receipt already
+/// proved): every method named must succeed, all for the same user. Returns
+/// the user and the methods done.
+async fn factors(
+    id: &Identity,
+    snap: &Snapshot,
+    password: Option<PasswordBody>,
+    totp: Option<super::mfa::TotpBody>,
+    methods: &[String],
+    receipt: Option<super::mfa::Receipt>,
+) -> ApiResult<(String, Vec<String>)> {
+    let (mut user, mut done) = match receipt {
+        Some(r) => (Some(r.user_id), r.methods),
+        None => (None, Vec::new()),
+    };
+    let (mut password, mut totp) = (password, totp);
+    for m in methods {
+        let who = match m.as_str() {
+            "password" => {
+                let body = password.take().ok_or_else(|| {
+                    ApiError::bad_request("identity.password is required for the password method.")
+                })?;
+                password_login(id, snap, body.user).await?
+            }
+            "totp" => {
+                let body = totp.take().ok_or_else(|| {
+                    ApiError::bad_request("identity.totp is required for the totp method.")
+                })?;
+                super::mfa::totp_login(id, snap, body).await?
+            }
+            other => {
+                return Err(ApiError::unauthorized(format!(
+                    "Attempted to authenticate with an unsupported method: {other}."
+                )))
+            }
+        };
+        if user.as_ref().is_some_and(|u| *u != who) {
+            return Err(unauthorized());
+        }
+        user = Some(who);
+        if !done.contains(m) {
+            done.push(m.clone());
+        }
+    }
+    Ok((user.ok_or_else(unauthorized)?, done))
+}
+
+/// The user an auth method names (by id, or by name in a domain).
+pub fn find_user<'s>(snap: &'s Snapshot, user: &UserRef) -> ApiResult<Option<&'s User>> {
+    Ok(match (&user.id, &user.name) {
         (Some(uid), _) => snap.users.get(uid),
         (None, Some(name)) => {
             let domain = user.domain.as_ref().ok_or_else(|| {
@@ -217,7 +290,32 @@ async fn password_login(id: &Identity, snap: &Snapshot, user: UserRef) -> ApiRes
                 "identity.password.user needs an id or a name.",
             ))
         }
-    };
+    })
+}
+
+/// Counts a failed login of a known user (locking her after too many) and
+/// audits it.
+pub async fn record_failure(id: &Identity, user_id: &str, reason: &str) -> ApiResult<()> {
+    let mut state = id
+        .store
+        .get::<LoginState>(user_id)
+        .await?
+        .map(|s| s.value)
+        .unwrap_or_else(|| LoginState {
+            id: user_id.to_string(),
+            ..Default::default()
+        });
+    state.failures += 1;
+    if id.config.lockout_failures > 0 && state.failures >= id.config.lockout_failures {
+        state.failures = 0;
+        state.locked_until = Some(Utc::now() + id.config.lockout_duration);
+    }
+    audit_failed_login(id, Some(&state), user_id, reason).await
+}
+
+/// Checks a password, counting failures and locking the user after too many.
+async fn password_login(id: &Identity, snap: &Snapshot, user: UserRef) -> ApiResult<String> {
+    let found = find_user(snap, &user)?;
     let supplied = user.password.unwrap_or_default();
     let Some(found) = found.cloned() else {
         audit_failed_login(
@@ -264,19 +362,11 @@ async fn password_login(id: &Identity, snap: &Snapshot, user: UserRef) -> ApiRes
         }
         return Ok(found.id);
     }
-    let reason = if !ok {
-        "wrong password"
-    } else {
-        "user or domain disabled"
-    };
     if !ok {
-        state.failures += 1;
-        if id.config.lockout_failures > 0 && state.failures >= id.config.lockout_failures {
-            state.failures = 0;
-            state.locked_until = Some(now + id.config.lockout_duration);
-        }
+        record_failure(id, &found.id, "wrong password").await?;
+    } else {
+        audit_failed_login(id, Some(&state), &found.id, "user or domain disabled").await?;
     }
-    audit_failed_login(id, Some(&state), &found.id, reason).await?;
     Err(unauthorized())
 }
 

@@ -8,10 +8,12 @@ pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod common;
+pub mod credentials;
 pub mod discovery;
 pub mod domains;
 pub mod grants;
 pub mod groups;
+pub mod mfa;
 pub mod projects;
 pub mod roles;
 pub mod users;
@@ -159,6 +161,16 @@ pub fn router(identity: Arc<Identity>) -> Router {
             get(catalog::show_endpoint)
                 .patch(catalog::update_endpoint)
                 .delete(catalog::delete_endpoint),
+        )
+        .route(
+            &r("/credentials"),
+            get(credentials::list).post(credentials::create),
+        )
+        .route(
+            &r("/credentials/{credential_id}"),
+            get(credentials::show)
+                .patch(credentials::update)
+                .delete(credentials::delete),
         )
         .route(&r("/audit_records"), get(audit::list))
         .with_state(identity)
