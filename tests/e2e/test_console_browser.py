@@ -264,7 +264,7 @@ def test_totp_enrolment_makes_logins_ask_for_a_passcode(page, nimbus):
 NAV_PAGES = ["/", "/console/users", "/console/groups", "/console/roles", "/console/projects",
              "/console/assignments", "/console/servers", "/console/keypairs", "/console/images",
              "/console/networks", "/console/routers", "/console/security-groups",
-             "/console/floating-ips", "/console/volumes", "/console/mfa"]
+             "/console/floating-ips", "/console/volumes", "/console/mfa", "/console/status"]
 
 # Every visible form control without a label (its own <label>, or aria-label).
 UNLABELLED = """() => Array.from(document.querySelectorAll('input, select, textarea, button'))
@@ -363,3 +363,43 @@ def test_the_new_user_launches_a_server_and_sees_it_become_active(vm_page, vm_cl
                                                                     timeout=300_000)
     page.get_by_role("button", name="Delete").click()
     assert notice(page) == "Server deleted."
+
+
+def test_the_status_page_is_public_and_admins_manage_incidents_in_the_console(page, nimbus):
+    expect = playwright.expect
+    page.goto("/status")
+    expect(page.get_by_role("heading", name="Service status")).to_be_visible()
+    components = page.locator("#components tbody tr td:first-child").all_inner_texts()
+    for c in ("Identity", "Compute", "Block Storage", "Console"):
+        assert c in components, components
+    shot(page, "status-public")
+
+    login(page, "admin", ADMIN_PASSWORD)
+    page.get_by_role("link", name="Service status").click()
+    title = unique("Slow volumes")
+    page.get_by_label("Title").fill(title)
+    page.get_by_label("Description").fill("Volume creation takes longer than usual.")
+    page.get_by_label("Block Storage").check()
+    page.get_by_label("Severity").select_option(label="limited")
+    page.get_by_role("button", name="Open incident").click()
+    assert notice(page) == "Incident opened."
+    page.get_by_label("Update").first.fill("A fix is being deployed.")
+    page.get_by_role("button", name="Post update").first.click()
+    assert notice(page) == "Update posted."
+    shot(page, "status-admin")
+
+    # Anybody sees it, without a login.
+    anonymous = page.context.browser.new_context(base_url=nimbus.url, ignore_https_errors=True)
+    public = anonymous.new_page()
+    public.goto("/status")
+    expect(public.get_by_role("heading", name=title)).to_be_visible()
+    row = public.locator("#components tr", has_text="Block Storage")
+    expect(row.locator("td").nth(1)).to_have_text("limited")
+    anonymous.close()
+
+    page.goto("/console/status")
+    page.get_by_role("button", name="End incident").first.click()
+    assert notice(page) == "Incident ended."
+    page.goto("/status")
+    expect(page.locator("#components tr", has_text="Block Storage").locator("td").nth(1)) \
+        .to_have_text("operational")
