@@ -49,6 +49,8 @@ PAGES = {
     "/console/floating-ips": "/network/v2.0/floatingips",
     "/console/volumes": "/volume/v3/volumes/detail",
     "/console/mfa": "/identity/v3/credentials",
+    "/console/status": "/status-api/components",
+    "/status": "/status-api/components",
 }
 
 
