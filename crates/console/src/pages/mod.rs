@@ -104,6 +104,29 @@ pub fn back(path: &str, outcome: Result<String, ApiFailure>) -> Response {
     Redirect::to(&format!("{path}{sep}{query}")).into_response()
 }
 
+/// The one shape of every "delete this" button: checks the id from the URL,
+/// DELETEs `{api_collection}/{id}` as the user, and goes back to `to` with
+/// `done` or the API's refusal.
+pub async fn delete_and_back(
+    console: &Console,
+    form: &crate::form::Form,
+    id: &str,
+    api_collection: &str,
+    done: &str,
+    to: &str,
+) -> Response {
+    let id = match id_segment(id) {
+        Ok(id) => id,
+        Err(r) => return r.into_response(),
+    };
+    let outcome = Ctx::new(console, &form.session)
+        .api()
+        .delete(&format!("{api_collection}/{id}"))
+        .await
+        .map(|_| done.to_string());
+    back(to, outcome)
+}
+
 /// A page for a request the console refuses (bad form, forged request).
 pub fn error_page(status: StatusCode, message: &str) -> Response {
     let body = maud::html! {

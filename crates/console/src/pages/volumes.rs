@@ -5,7 +5,7 @@
 use crate::form::Form;
 use crate::pages::identity::list;
 use crate::pages::layout::{button_form, csrf_field, page, s};
-use crate::pages::{back, id_segment, Ctx, Notice};
+use crate::pages::{back, delete_and_back, id_segment, Ctx, Notice};
 use crate::session::Session;
 use crate::Console;
 use axum::extract::{Path, Query, State};
@@ -146,14 +146,13 @@ async fn delete(
     Path(id): Path<String>,
     form: Form,
 ) -> Response {
-    let id = match id_segment(&id) {
-        Ok(id) => id.to_string(),
-        Err(r) => return r.into_response(),
-    };
-    let outcome = Ctx::new(&console, &form.session)
-        .api()
-        .delete(&format!("/volume/v3/volumes/{id}"))
-        .await
-        .map(|_| "Volume deleted.".to_string());
-    back("/console/volumes", outcome)
+    delete_and_back(
+        &console,
+        &form,
+        &id,
+        "/volume/v3/volumes",
+        "Volume deleted.",
+        "/console/volumes",
+    )
+    .await
 }

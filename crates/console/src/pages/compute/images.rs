@@ -5,7 +5,7 @@
 use crate::form::{csrf_ok, Form};
 use crate::pages::identity::list;
 use crate::pages::layout::{button_form, csrf_field, page, s};
-use crate::pages::{back, error_page, id_segment, Ctx, Notice};
+use crate::pages::{back, delete_and_back, error_page, id_segment, Ctx, Notice};
 use crate::session::Session;
 use crate::Console;
 use axum::body::Body;
@@ -129,14 +129,13 @@ async fn delete(
     Path(id): Path<String>,
     form: Form,
 ) -> Response {
-    let id = match id_segment(&id) {
-        Ok(id) => id.to_string(),
-        Err(r) => return r.into_response(),
-    };
-    let outcome = Ctx::new(&console, &form.session)
-        .api()
-        .delete(&format!("/image/v2/images/{id}"))
-        .await
-        .map(|_| "Image deleted.".to_string());
-    back("/console/images", outcome)
+    delete_and_back(
+        &console,
+        &form,
+        &id,
+        "/image/v2/images",
+        "Image deleted.",
+        "/console/images",
+    )
+    .await
 }

@@ -3,7 +3,7 @@
 use super::{domain_choices, list};
 use crate::form::Form;
 use crate::pages::layout::{button_form, csrf_field, page, s};
-use crate::pages::{back, id_segment, in_domain, Ctx, Notice};
+use crate::pages::{back, delete_and_back, id_segment, in_domain, Ctx, Notice};
 use crate::session::Session;
 use crate::Console;
 use axum::extract::{Path, Query, State};
@@ -197,14 +197,13 @@ async fn delete(
     Path(id): Path<String>,
     form: Form,
 ) -> Response {
-    let id = match id_segment(&id) {
-        Ok(id) => id.to_string(),
-        Err(r) => return r.into_response(),
-    };
-    let outcome = Ctx::new(&console, &form.session)
-        .api()
-        .delete(&format!("/identity/v3/groups/{id}"))
-        .await
-        .map(|_| "Group deleted.".to_string());
-    back("/console/groups", outcome)
+    delete_and_back(
+        &console,
+        &form,
+        &id,
+        "/identity/v3/groups",
+        "Group deleted.",
+        "/console/groups",
+    )
+    .await
 }

@@ -3,11 +3,11 @@
 use super::{domain_choices, list};
 use crate::form::Form;
 use crate::pages::layout::{button_form, csrf_field, page, s};
-use crate::pages::{back, id_segment, in_domain, Ctx, Notice};
+use crate::pages::{back, delete_and_back, in_domain, Ctx, Notice};
 use crate::session::Session;
 use crate::Console;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use maud::html;
@@ -119,16 +119,15 @@ async fn delete(
     Path(id): Path<String>,
     form: Form,
 ) -> Response {
-    let id = match id_segment(&id) {
-        Ok(id) => id.to_string(),
-        Err(r) => return r.into_response(),
-    };
-    let outcome = Ctx::new(&console, &form.session)
-        .api()
-        .delete(&format!("/identity/v3/projects/{id}"))
-        .await
-        .map(|_| "Project deleted.".to_string());
-    back("/console/projects", outcome)
+    delete_and_back(
+        &console,
+        &form,
+        &id,
+        "/identity/v3/projects",
+        "Project deleted.",
+        "/console/projects",
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use super::list;
 use crate::form::Form;
 use crate::pages::layout::{button_form, csrf_field, page, s};
-use crate::pages::{back, id_segment, Ctx, Notice};
+use crate::pages::{back, delete_and_back, id_segment, Ctx, Notice};
 use crate::session::Session;
 use crate::Console;
 use axum::extract::{Path, Query, State};
@@ -183,14 +183,13 @@ async fn delete(
     Path(id): Path<String>,
     form: Form,
 ) -> Response {
-    let id = match id_segment(&id) {
-        Ok(id) => id.to_string(),
-        Err(r) => return r.into_response(),
-    };
-    let outcome = Ctx::new(&console, &form.session)
-        .api()
-        .delete(&format!("/identity/v3/roles/{id}"))
-        .await
-        .map(|_| "Role deleted.".to_string());
-    back("/console/roles", outcome)
+    delete_and_back(
+        &console,
+        &form,
+        &id,
+        "/identity/v3/roles",
+        "Role deleted.",
+        "/console/roles",
+    )
+    .await
 }

@@ -4,7 +4,7 @@
 use crate::form::Form;
 use crate::pages::identity::list;
 use crate::pages::layout::{button_form, csrf_field, page, s};
-use crate::pages::{back, id_segment, Ctx, Notice};
+use crate::pages::{back, delete_and_back, id_segment, Ctx, Notice};
 use crate::session::Session;
 use crate::Console;
 use axum::extract::{Path, Query, State};
@@ -118,14 +118,13 @@ async fn delete(
     Path(id): Path<String>,
     form: Form,
 ) -> Response {
-    let id = match id_segment(&id) {
-        Ok(id) => id.to_string(),
-        Err(r) => return r.into_response(),
-    };
-    let outcome = Ctx::new(&console, &form.session)
-        .api()
-        .delete(&format!("/network/v2.0/floatingips/{id}"))
-        .await
-        .map(|_| "Released.".to_string());
-    back("/console/floating-ips", outcome)
+    delete_and_back(
+        &console,
+        &form,
+        &id,
+        "/network/v2.0/floatingips",
+        "Released.",
+        "/console/floating-ips",
+    )
+    .await
 }

@@ -3,11 +3,11 @@
 use crate::form::Form;
 use crate::pages::identity::list;
 use crate::pages::layout::{button_form, csrf_field, page, s};
-use crate::pages::{back, id_segment, Ctx, Notice};
+use crate::pages::{back, delete_and_back, Ctx, Notice};
 use crate::session::Session;
 use crate::Console;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use maud::html;
@@ -86,14 +86,13 @@ async fn delete(
     Path(id): Path<String>,
     form: Form,
 ) -> Response {
-    let id = match id_segment(&id) {
-        Ok(id) => id.to_string(),
-        Err(r) => return r.into_response(),
-    };
-    let outcome = Ctx::new(&console, &form.session)
-        .api()
-        .delete(&format!("/network/v2.0/networks/{id}"))
-        .await
-        .map(|_| "Network deleted.".to_string());
-    back("/console/networks", outcome)
+    delete_and_back(
+        &console,
+        &form,
+        &id,
+        "/network/v2.0/networks",
+        "Network deleted.",
+        "/console/networks",
+    )
+    .await
 }
