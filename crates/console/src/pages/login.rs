@@ -187,14 +187,17 @@ async fn login(State(console): State<Arc<Console>>, LoginForm(f): LoginForm) -> 
     .await
     {
         Ok(t) => t,
-        Err(e) if second_factor(&e).is_some() => {
-            let (receipt, user_id) = second_factor(&e).expect("checked");
-            return totp_form(f.raw("csrf"), &receipt, &user_id, None).into_response();
+        Err(e) => {
+            return match second_factor(&e) {
+                Some((receipt, user_id)) => {
+                    totp_form(f.raw("csrf"), &receipt, &user_id, None).into_response()
+                }
+                None if e.status == StatusCode::UNAUTHORIZED => {
+                    failed("The domain, user name or password is not right.")
+                }
+                None => failed(&e.message),
+            }
         }
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-            return failed("The domain, user name or password is not right.")
-        }
-        Err(e) => return failed(&e.message),
     };
     start_session(&console, unscoped).await
 }
