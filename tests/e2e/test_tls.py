@@ -40,3 +40,25 @@ def test_tls_clouds_yaml_works(start_server):
         raise AssertionError("a self-signed certificate must not verify against the system CAs")
     except requests.exceptions.SSLError:
         pass
+
+
+def test_console_cookies_are_secure_under_tls(start_server):
+    """Under TLS the console's cookies also carry `Secure` (issue 6)."""
+    import re
+
+    from nimbus_e2e import ADMIN_PASSWORD
+
+    server = start_server("tls-console", tls=True)
+    browser = requests.Session()
+    browser.verify = server.verify
+    page = browser.get(server.url + "/login", timeout=10)
+    login_cookie = page.headers["set-cookie"]
+    assert "Secure" in login_cookie and "HttpOnly" in login_cookie, login_cookie
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)
+    resp = browser.post(server.url + "/login", data={"csrf": csrf, "domain": "Default",
+                                                     "user": "admin", "password": ADMIN_PASSWORD},
+                        allow_redirects=False, timeout=30)
+    assert resp.status_code == 303, resp.text
+    session = [c for c in resp.raw.headers.getlist("set-cookie") if c.startswith("nimbus_session=")]
+    assert session and all(f in session[0] for f in ("Secure", "HttpOnly", "SameSite=Strict")), \
+        session

@@ -54,6 +54,8 @@ pub struct Compute {
     pub networking: Arc<Networking>,
     /// The server's data directory (console logs live under `instances/`).
     pub data_dir: PathBuf,
+    /// What server documents refer to, shared by list requests.
+    pub lookup: api::server_view::SharedLookup,
 }
 
 impl Compute {
@@ -68,6 +70,7 @@ impl Compute {
             images,
             networking,
             data_dir,
+            lookup: Default::default(),
         })
     }
 

@@ -16,6 +16,7 @@
 mod error;
 mod modify;
 mod resource;
+mod shared;
 pub mod testing;
 mod tx;
 mod watch;
@@ -62,6 +63,7 @@ struct Inner {
     revision: AtomicI64,
     kind_revisions: RwLock<HashMap<String, i64>>,
     history: i64,
+    shared: shared::SharedLists,
 }
 
 static SQLX_DRIVERS: std::sync::Once = std::sync::Once::new();
@@ -120,6 +122,7 @@ impl Store {
                 revision: AtomicI64::new(revision),
                 kind_revisions: RwLock::new(HashMap::new()),
                 history: DEFAULT_HISTORY,
+                shared: Default::default(),
             }),
         })
     }

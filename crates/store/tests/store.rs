@@ -306,3 +306,25 @@ async fn modify_loses_no_update_among_concurrent_writers() {
     assert!(matches!(err, Err(StoreError::Invalid { .. })));
     assert_eq!(s.revision(), before);
 }
+
+#[tokio::test]
+async fn shared_lists_are_reused_until_their_kind_changes() {
+    let t = test_store().await.unwrap();
+    let s = &t.store;
+    let mut tx = s.begin().await.unwrap();
+    tx.create(&thing("a", "p", "one")).await.unwrap();
+    tx.commit().await.unwrap();
+    let first = s.list_shared::<Thing>(None).await.unwrap();
+    let again = s.list_shared::<Thing>(None).await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first, &again));
+    assert_eq!(first.len(), 1);
+    // A parent's list is its own entry.
+    assert_eq!(s.list_shared::<Thing>(Some("q")).await.unwrap().len(), 0);
+    let mut tx = s.begin().await.unwrap();
+    tx.create(&thing("b", "p", "two")).await.unwrap();
+    tx.commit().await.unwrap();
+    let after = s.list_shared::<Thing>(None).await.unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&first, &after));
+    assert_eq!(after.len(), 2);
+    assert_eq!(s.list_shared::<Thing>(Some("p")).await.unwrap().len(), 2);
+}

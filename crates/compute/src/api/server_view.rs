@@ -13,11 +13,12 @@ use nimbus_api::links::PublicUrl;
 use nimbus_api::microversion::Microversion;
 use nimbus_network::l3_types::FloatingIp;
 use nimbus_network::types::{Network, Port, SecurityGroup};
-use nimbus_store::Versioned;
+use nimbus_store::{Resource, Versioned};
 use nimbus_volume::types::VolumeAttachment;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha224};
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 /// What a server document needs besides the server itself.
 #[derive(Default)]
@@ -91,7 +92,36 @@ fn floating_by_port(
     out
 }
 
+/// The kinds [`Lookup::all`] reads: a change to any of them rebuilds it.
+const LOOKUP_KINDS: &[&str] = &[
+    Port::KIND,
+    Network::KIND,
+    SecurityGroup::KIND,
+    Hypervisor::KIND,
+    ServerGroup::KIND,
+    FloatingIp::KIND,
+    VolumeAttachment::KIND,
+];
+
+/// [`Lookup::all`] as last built, with the store revision read before building.
+pub type SharedLookup = parking_lot::Mutex<Option<(i64, Arc<Lookup>)>>;
+
 impl Lookup {
+    /// Everything, for a list, shared between requests until one of the kinds
+    /// it reads changes (a list of 1,000 servers would otherwise decode every
+    /// port of the cloud on every request).
+    pub async fn shared(c: &Compute) -> nimbus_store::Result<Arc<Lookup>> {
+        if let Some((revision, lookup)) = c.lookup.lock().clone() {
+            if !c.store.changed_since(LOOKUP_KINDS, revision) {
+                return Ok(lookup);
+            }
+        }
+        let revision = c.store.revision();
+        let lookup = Arc::new(Lookup::all(c).await?);
+        *c.lookup.lock() = Some((revision, lookup.clone()));
+        Ok(lookup)
+    }
+
     /// Everything, for a list.
     pub async fn all(c: &Compute) -> nimbus_store::Result<Lookup> {
         Ok(Lookup {
