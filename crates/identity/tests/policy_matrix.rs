@@ -166,6 +166,20 @@ const ROWS: &[Row] = &[
     row("show the member's application credential",    "GET /users/{member}/application_credentials/{member_cred}",     [200, 403, 200, 403, 403, 401]),
     row("delete the member's application credential",  "DELETE /users/{member}/application_credentials/{new_member_cred}", [204, 403, 204, 403, 403, 401]),
 
+    // --- credentials (`/v3/credentials`): their user's (and the cloud admin's) only.
+    // Somebody else's credential answers 404 (it is not there for the caller). The
+    // rows use type ec2: a totp credential would make the member's logins need MFA.
+    row("list own credentials",                        "GET /credentials",                                              [200, 200, 200, 200, 200, 401]),
+    row("list the member's credentials",               "GET /credentials?user_id={member}",                             [200, 403, 200, 403, 403, 401]),
+    row("create an own credential",                    "POST /credentials",                                             [201, 201, 201, 201, 201, 401])
+        .body(r#"{"credential":{"type":"ec2","blob":"{uniq}","user_id":"{self}"}}"#),
+    row("create a credential for the member",          "POST /credentials",                                             [201, 403, 201, 403, 403, 401])
+        .body(r#"{"credential":{"type":"ec2","blob":"{uniq}","user_id":"{member}"}}"#),
+    row("show the member's credential",                "GET /credentials/{new_member_ec2}",                             [200, 404, 200, 404, 404, 401]),
+    row("update the member's credential",              "PATCH /credentials/{new_member_ec2}",                           [200, 404, 200, 404, 404, 401])
+        .body(r#"{"credential":{"blob":"{uniq}"}}"#),
+    row("delete the member's credential",              "DELETE /credentials/{new_member_ec2}",                          [204, 404, 204, 404, 404, 401]),
+
     // --- domains: the cloud admin's; everyone sees the domain she acts in
     row("list domains (others: their own)",            "GET /domains",                                                  [200, 200, 200, 200, 200, 401]),
     row("create a domain",                             "POST /domains",                                                 [201, 403, 403, 403, 403, 401])
@@ -635,6 +649,17 @@ impl World {
                 assert_eq!(r.code(), 201, "fresh application credential: {}", r.text());
                 id_of(r.json().expect("json"), "application_credential")
             }
+            "new_member_ec2" => id_of(
+                app.admin(
+                    "POST",
+                    "/credentials",
+                    Some(serde_json::json!({"credential": {
+                        "type": "ec2", "blob": n, "user_id": v("member")
+                    }})),
+                )
+                .await,
+                "credential",
+            ),
             "fresh_token" => {
                 let p = &self.personas[persona];
                 app.login(&password_auth(&p.user_id, &p.password, None)).await
