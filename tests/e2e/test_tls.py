@@ -50,14 +50,14 @@ def test_console_cookies_are_secure_under_tls(start_server):
 
     server = start_server("tls-console", tls=True)
     browser = requests.Session()
-    browser.verify = server.verify
-    page = browser.get(server.url + "/login", timeout=10)
+    # Per call: a Session's own `verify` loses to REQUESTS_CA_BUNDLE from the environment.
+    page = browser.get(server.url + "/login", timeout=10, verify=server.verify)
     login_cookie = page.headers["set-cookie"]
     assert "Secure" in login_cookie and "HttpOnly" in login_cookie, login_cookie
     csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)
     resp = browser.post(server.url + "/login", data={"csrf": csrf, "domain": "Default",
                                                      "user": "admin", "password": ADMIN_PASSWORD},
-                        allow_redirects=False, timeout=30)
+                        allow_redirects=False, timeout=30, verify=server.verify)
     assert resp.status_code == 303, resp.text
     session = [c for c in resp.raw.headers.getlist("set-cookie") if c.startswith("nimbus_session=")]
     assert session and all(f in session[0] for f in ("Secure", "HttpOnly", "SameSite=Strict")), \
