@@ -19,7 +19,7 @@ import pytest
 
 from host_state import cloud_tag
 from nimbus_e2e import ADMIN_PASSWORD, NimbusServer, unique
-from test_servers_vm import BOOT_TIMEOUT, _keypair, _ssh_ok, _wait
+from test_servers_vm import BOOT_TIMEOUT, _console_ready, _keypair, _ssh_ok, _wait
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("NIMBUS_E2E_VM") == "0", reason="NIMBUS_E2E_VM=0: VM tests disabled"
@@ -144,6 +144,8 @@ def test_router_floating_ip_and_east_west(vm_cloud: NimbusServer, tmp_path):
         # East-west: a reaches b's fixed address through the router.
         b_ip = cli.json("server", "show", b)["addresses"][net_b][0]
         assert b_ip.startswith("10.72.0."), b_ip
+        # b answers pings once it is up (ACTIVE comes before its network is).
+        _console_ready(cli, b)
         out = _ssh_fip(vm_cloud, key, fip, "ping", "-c", "2", "-W", "3", b_ip)
         assert " 0% packet loss" in out, out
 
