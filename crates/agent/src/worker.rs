@@ -20,13 +20,13 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 /// Records the instance-action event of a finished step.
-async fn event(
+pub(crate) async fn event<T>(
     ctx: &Ctx,
     id: &str,
     action: &str,
     name: &str,
     started: chrono::DateTime<Utc>,
-    result: &anyhow::Result<()>,
+    result: &anyhow::Result<T>,
 ) {
     let error = result.as_ref().err().map(|e| format!("{e:#}"));
     crate::actions::record(

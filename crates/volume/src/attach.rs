@@ -236,8 +236,13 @@ pub async fn release_server(tx: &mut Tx<'_>, server_id: &str) -> nimbus_store::R
     Ok(deleted)
 }
 
-/// The attachments of a server, in boot order (the boot volume first, then by
-/// when they were made).
+/// Sorts a server's attachments into boot order: the boot volume first, then
+/// by when they were made.
+pub fn boot_order(list: &mut [VolumeAttachment]) {
+    list.sort_by_key(|a| (a.boot_index.map_or(i64::MAX, i64::from), a.created_at));
+}
+
+/// The attachments of a server, in boot order, inside a transaction.
 pub async fn of_server(
     tx: &mut Tx<'_>,
     server_id: &str,
@@ -248,7 +253,25 @@ pub async fn of_server(
         .into_iter()
         .map(|a| a.value)
         .collect();
-    list.sort_by_key(|a| (a.boot_index.map_or(i64::MAX, i64::from), a.created_at));
+    boot_order(&mut list);
+    Ok(list)
+}
+
+/// The volumes Nova attached to a server (Cinder's bookkeeping-only
+/// attachments are no block device mappings), in boot order: what Nova shows
+/// and what the server's agent plugs. A plain read, no transaction.
+pub async fn of_compute(
+    store: &nimbus_store::Store,
+    server_id: &str,
+) -> nimbus_store::Result<Vec<VolumeAttachment>> {
+    let mut list: Vec<VolumeAttachment> = store
+        .list::<VolumeAttachment>(Some(server_id))
+        .await?
+        .into_iter()
+        .map(|a| a.value)
+        .filter(|a| a.compute)
+        .collect();
+    boot_order(&mut list);
     Ok(list)
 }
 

@@ -25,12 +25,10 @@ use nimbus_volume::types::{
 };
 pub use spec::{VolumeDisk, HOTPLUG_PORTS};
 
-/// The server's compute attachments (the ones this agent plugs), boot volume first.
+/// The server's compute attachments (the ones this agent plugs), boot volume
+/// first. A plain read: this runs on every worker tick.
 pub async fn attachments(store: &Store, server_id: &str) -> anyhow::Result<Vec<VolumeAttachment>> {
-    let mut tx = store.begin().await?;
-    let list = attach::of_server(&mut tx, server_id).await?;
-    tx.commit().await?;
-    Ok(list.into_iter().filter(|a| a.compute).collect())
+    Ok(attach::of_compute(store, server_id).await?)
 }
 
 /// What a guest start needs to know about its volumes.
@@ -130,7 +128,15 @@ pub async fn reconcile(ctx: &Ctx, server: &Server, running: bool) -> anyhow::Res
                     Ok(Some(slot))
                 }
                 .await;
-                event(ctx, &server.id, "attach_volume", started, &result).await;
+                crate::worker::event(
+                    ctx,
+                    &server.id,
+                    "attach_volume",
+                    "compute_attach_volume",
+                    started,
+                    &result,
+                )
+                .await;
                 match result {
                     Ok(slot) => {
                         let mut tx = ctx.store.begin().await?;
@@ -153,7 +159,15 @@ pub async fn reconcile(ctx: &Ctx, server: &Server, running: bool) -> anyhow::Res
                 } else {
                     Ok(())
                 };
-                event(ctx, &server.id, "detach_volume", started, &result).await;
+                crate::worker::event(
+                    ctx,
+                    &server.id,
+                    "detach_volume",
+                    "compute_detach_volume",
+                    started,
+                    &result,
+                )
+                .await;
                 result.with_context(|| format!("detaching volume {}", a.id))?;
                 finish_detach(&ctx.store, &a.id).await?;
                 tracing::info!(server = %server.id, volume = %a.id, "volume detached");
@@ -189,27 +203,6 @@ async fn finish_detach(store: &Store, volume_id: &str) -> anyhow::Result<()> {
     attach::finish_detach(&mut tx, volume_id).await?;
     tx.commit().await?;
     Ok(())
-}
-
-async fn event(
-    ctx: &Ctx,
-    server_id: &str,
-    action: &str,
-    started: chrono::DateTime<Utc>,
-    result: &anyhow::Result<impl Sized>,
-) {
-    let error = result.as_ref().err().map(|e| format!("{e:#}"));
-    let name = format!("compute_{action}");
-    crate::actions::record(
-        &ctx.store,
-        &ctx.config.host,
-        server_id,
-        action,
-        &name,
-        started,
-        error.as_deref(),
-    )
-    .await;
 }
 
 /// `extending` on a plugged volume: `block_resize` while the guest runs (the

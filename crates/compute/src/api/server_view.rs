@@ -65,7 +65,7 @@ fn volumes_by_server(
         }
     }
     for v in out.values_mut() {
-        v.sort_by_key(|a| (a.boot_index.map_or(i64::MAX, i64::from), a.created_at));
+        nimbus_volume::attach::boot_order(v);
     }
     out
 }

@@ -89,18 +89,9 @@ pub fn view(mv: Microversion, a: &VolumeAttachment) -> Value {
     d
 }
 
-/// The attachments Nova has for a server (Cinder's bookkeeping-only ones are
-/// not block device mappings), root first.
+/// The attachments Nova has for a server, root first.
 async fn of_server(store: &Store, server_id: &str) -> ApiResult<Vec<VolumeAttachment>> {
-    let mut list: Vec<VolumeAttachment> = store
-        .list::<VolumeAttachment>(Some(server_id))
-        .await?
-        .into_iter()
-        .map(|a| a.value)
-        .filter(|a| a.compute)
-        .collect();
-    list.sort_by_key(|a| (a.boot_index.map_or(i64::MAX, i64::from), a.created_at));
-    Ok(list)
+    Ok(attach::of_compute(store, server_id).await?)
 }
 
 /// The attachment of `volume` to `server`, if Nova made it.
