@@ -83,6 +83,12 @@ pub fn name(field: &str, raw: &str) -> ApiResult<String> {
     short_text(field, raw)
 }
 
+/// The `displayName` every create requires, checked as [`name`].
+pub fn required_display_name(raw: Option<&str>) -> ApiResult<String> {
+    let raw = raw.ok_or_else(|| ApiError::bad_request("displayName is required."))?;
+    name("displayName", raw)
+}
+
 /// A short text (label key or value): no control characters, at most [`MAX_NAME`].
 pub fn short_text(field: &str, raw: &str) -> ApiResult<String> {
     if raw.chars().count() > MAX_NAME {

@@ -4,11 +4,11 @@
 //! (fields given replace; `labels` replaces all labels) and delete (204; 409 while
 //! an incident names the component, so incidents never point at nothing).
 
-use super::common::ObjectBody;
 use super::common::{
     authorize, created_id, name, no_content, parse_date, present, query_value, short_text,
     uuid_param,
 };
+use super::common::{required_display_name, ObjectBody};
 use super::views;
 use crate::types::{Component, Incident};
 use crate::StatusPage;
@@ -117,12 +117,7 @@ pub async fn create(
     ObjectBody(body): ObjectBody<ComponentBody>,
 ) -> ApiResult<Response> {
     authorize(&caller, "status:components:create", KIND, "")?;
-    let display_name = name(
-        "displayName",
-        body.display_name
-            .as_deref()
-            .ok_or_else(|| ApiError::bad_request("displayName is required."))?,
-    )?;
+    let display_name = required_display_name(body.display_name.as_deref())?;
     let c = Component {
         id: uuid::Uuid::new_v4().to_string(),
         display_name,

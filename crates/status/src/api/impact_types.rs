@@ -3,8 +3,8 @@
 //! {"id"}`), patch and delete (204). A type still used by an incident cannot be
 //! deleted (409): the incident would point at nothing.
 
-use super::common::ObjectBody;
 use super::common::{authorize, created_id, description, name, no_content, present, uuid_param};
+use super::common::{required_display_name, ObjectBody};
 use super::views;
 use crate::types::{ImpactType, Incident};
 use crate::StatusPage;
@@ -69,12 +69,7 @@ pub async fn create(
     ObjectBody(body): ObjectBody<ImpactTypeBody>,
 ) -> ApiResult<Response> {
     authorize(&caller, "status:impact_types:create", KIND, "")?;
-    let display_name = name(
-        "displayName",
-        body.display_name
-            .as_deref()
-            .ok_or_else(|| ApiError::bad_request("displayName is required."))?,
-    )?;
+    let display_name = required_display_name(body.display_name.as_deref())?;
     let t = ImpactType {
         id: uuid::Uuid::new_v4().to_string(),
         display_name,

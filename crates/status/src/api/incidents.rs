@@ -10,11 +10,11 @@
 //! phase without `generation`) means the newest phase list, order 0 (the SCS
 //! reference server accepts `"phase": {}` the same way).
 
-use super::common::ObjectBody;
 use super::common::{
     authorize, created_id, description, name, no_content, now, nullable, parse_date, present,
     query_value, severity_value, uuid_field, uuid_param,
 };
+use super::common::{required_display_name, ObjectBody};
 use super::phases::latest;
 use super::views;
 use crate::types::{Component, Impact, ImpactType, Incident, PhaseList, PhaseRef};
@@ -216,12 +216,7 @@ pub async fn create(
     ObjectBody(body): ObjectBody<IncidentBody>,
 ) -> ApiResult<Response> {
     authorize(&caller, "status:incidents:create", KIND, "")?;
-    let display_name = name(
-        "displayName",
-        body.display_name
-            .as_deref()
-            .ok_or_else(|| ApiError::bad_request("displayName is required."))?,
-    )?;
+    let display_name = required_display_name(body.display_name.as_deref())?;
     let desc = description("description", body.description.as_deref().unwrap_or(""))?;
     let began_at = match body.began_at.flatten() {
         Some(raw) => parse_date("beganAt", &raw)?,

@@ -3,8 +3,8 @@
 //! …), so names and values are both unique. Addressed by name; `POST` answers
 //! 204 as the spec says; `PATCH` may rename (the name stays unique).
 
-use super::common::ObjectBody;
 use super::common::{authorize, name, no_content, present, severity_value};
+use super::common::{required_display_name, ObjectBody};
 use super::views;
 use crate::types::Severity;
 use crate::StatusPage;
@@ -86,12 +86,7 @@ pub async fn create(
     ObjectBody(body): ObjectBody<SeverityBody>,
 ) -> ApiResult<Response> {
     authorize(&caller, "status:severities:create", KIND, "")?;
-    let display_name = name(
-        "displayName",
-        body.display_name
-            .as_deref()
-            .ok_or_else(|| ApiError::bad_request("displayName is required."))?,
-    )?;
+    let display_name = required_display_name(body.display_name.as_deref())?;
     let value = severity_value(
         "value",
         body.value

@@ -4,10 +4,10 @@
 //! updates live inside the incident object, so an update and the incident change
 //! in one write. A missing `createdAt` means now.
 
-use super::common::ObjectBody;
 use super::common::{
     authorize, description, name, no_content, now, nullable, parse_date, present, uuid_param,
 };
+use super::common::{required_display_name, ObjectBody};
 use super::incidents::not_found;
 use super::views;
 use crate::types::{Incident, IncidentUpdate};
@@ -99,12 +99,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     authorize(&caller, "status:incident_updates:create", KIND, &raw)?;
     let id = uuid_param("incidentId", &raw)?;
-    let display_name = name(
-        "displayName",
-        body.display_name
-            .as_deref()
-            .ok_or_else(|| ApiError::bad_request("displayName is required."))?,
-    )?;
+    let display_name = required_display_name(body.display_name.as_deref())?;
     let desc = description("description", body.description.as_deref().unwrap_or(""))?;
     let created_at = match body.created_at.flatten() {
         Some(raw) => parse_date("createdAt", &raw)?,
