@@ -25,7 +25,6 @@ use nimbus_api::auth::{Auth, Principal};
 use nimbus_api::body::JsonBody;
 use nimbus_api::links::PublicUrl;
 use nimbus_api::microversion::Microversion;
-use nimbus_api::policy::allowed;
 use nimbus_api::query::Query;
 use nimbus_api::{ApiError, ApiResult};
 use nimbus_store::Store;
@@ -154,17 +153,7 @@ async fn list_attachments(
         || ApiError::not_found("The resource could not be found."),
     )?;
     let req = ListRequest::parse(&q, mv, FILTERS, SORT_KEYS)?;
-    let everyone = req.all_tenants
-        && allowed(
-            &caller,
-            "volume:attachment_get_all:all_tenants",
-            &Default::default(),
-        );
-    let scope = if everyone {
-        req.project.clone()
-    } else {
-        Some(caller.project_id().unwrap_or("").to_string())
-    };
+    let scope = req.scope(&caller, "volume:attachment_get_all:all_tenants");
     let attachments: Vec<VolumeAttachment> = svc
         .store
         .list::<VolumeAttachment>(None)

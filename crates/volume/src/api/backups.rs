@@ -26,7 +26,6 @@ use nimbus_api::auth::{Auth, Principal};
 use nimbus_api::body::JsonBody;
 use nimbus_api::links::PublicUrl;
 use nimbus_api::microversion::Microversion;
-use nimbus_api::policy::allowed;
 use nimbus_api::query::Query;
 use nimbus_api::{ApiError, ApiResult};
 use nimbus_store::{Store, Versioned};
@@ -186,13 +185,7 @@ async fn list_backups(
         ApiError::not_found("The resource could not be found.")
     })?;
     let req = ListRequest::parse(&q, mv, FILTERS, SORT_KEYS)?;
-    let everyone =
-        req.all_tenants && allowed(&caller, "backup:get_all:all_tenants", &Default::default());
-    let scope = if everyone {
-        req.project.clone()
-    } else {
-        Some(caller.project_id().unwrap_or("").to_string())
-    };
+    let scope = req.scope(&caller, "backup:get_all:all_tenants");
     let based_on = parents(&svc.store).await?;
     let mut found = Vec::new();
     for b in svc.store.list::<Backup>(scope.as_deref()).await? {

@@ -53,6 +53,23 @@ pub struct ListRequest {
 }
 
 impl ListRequest {
+    /// The project a list is limited to: the caller's own, or, when she asks for
+    /// `all_tenants` and `all_tenants_action` allows it, the requested project
+    /// (`project_id`) or every project (`None`).
+    pub fn scope(
+        &self,
+        caller: &nimbus_api::auth::Principal,
+        all_tenants_action: &str,
+    ) -> Option<String> {
+        let everyone = self.all_tenants
+            && nimbus_api::policy::allowed(caller, all_tenants_action, &Default::default());
+        if everyone {
+            self.project.clone()
+        } else {
+            Some(caller.project_id().unwrap_or("").to_string())
+        }
+    }
+
     /// Parses the query; `filters` are the filter keys this resource knows.
     pub fn parse(
         q: &Query,

@@ -22,7 +22,6 @@ use nimbus_api::auth::Auth;
 use nimbus_api::body::JsonBody;
 use nimbus_api::links::PublicUrl;
 use nimbus_api::microversion::Microversion;
-use nimbus_api::policy::allowed;
 use nimbus_api::query::Query;
 use nimbus_api::{ApiError, ApiResult};
 use serde_json::{json, Value};
@@ -56,17 +55,7 @@ pub async fn list(
         || ApiError::not_found("The resource could not be found."),
     )?;
     let req = ListRequest::parse(&q, mv, FILTERS, SORT_KEYS)?;
-    let everyone = req.all_tenants
-        && allowed(
-            &caller,
-            "volume:get_all_snapshots:all_tenants",
-            &Default::default(),
-        );
-    let scope = if everyone {
-        req.project.clone()
-    } else {
-        Some(caller.project_id().unwrap_or("").to_string())
-    };
+    let scope = req.scope(&caller, "volume:get_all_snapshots:all_tenants");
     let ctx = Ctx {
         url: &url,
         mv,

@@ -20,7 +20,6 @@ use nimbus_api::auth::{Auth, Principal};
 use nimbus_api::body::JsonBody;
 use nimbus_api::links::PublicUrl;
 use nimbus_api::microversion::Microversion;
-use nimbus_api::policy::allowed;
 use nimbus_api::query::Query;
 use nimbus_api::{ApiError, ApiResult};
 use nimbus_store::Versioned;
@@ -93,13 +92,7 @@ async fn list_volumes(
         ApiError::not_found("The resource could not be found.")
     })?;
     let req = ListRequest::parse(&q, mv, FILTERS, SORT_KEYS)?;
-    let everyone =
-        req.all_tenants && allowed(&caller, "volume:get_all:all_tenants", &Default::default());
-    let scope = if everyone {
-        req.project.clone()
-    } else {
-        Some(caller.project_id().unwrap_or("").to_string())
-    };
+    let scope = req.scope(&caller, "volume:get_all:all_tenants");
     let types = all_types(&svc.store).await?;
     let ctx = Ctx {
         url: &url,
