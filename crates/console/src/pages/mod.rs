@@ -127,6 +127,50 @@ pub async fn delete_and_back(
     back(to, outcome)
 }
 
+/// A link between two objects (a group's member, a role's implied role), at
+/// `{api_collection}/{id}/{link}/{other}`: PUT adds it, DELETE removes it, as
+/// the user; then back to `{page}/{id}`. Both ids are checked; no `other` (an
+/// empty select) is a notice to choose one.
+pub struct Link {
+    pub api_collection: &'static str,
+    pub link: &'static str,
+    pub page: &'static str,
+    pub choose: &'static str,
+}
+
+impl Link {
+    pub async fn change(
+        &self,
+        console: &Console,
+        form: &crate::form::Form,
+        add: bool,
+        id: &str,
+        other: Option<&str>,
+        done: &str,
+    ) -> Response {
+        let id = match id_segment(id) {
+            Ok(id) => id,
+            Err(r) => return r.into_response(),
+        };
+        let to = format!("{}/{id}", self.page);
+        let Some(other) = other else {
+            return back(&to, Ok(self.choose.to_string()));
+        };
+        let other = match id_segment(other) {
+            Ok(other) => other,
+            Err(r) => return r.into_response(),
+        };
+        let path = format!("{}/{id}/{}/{other}", self.api_collection, self.link);
+        let api = Ctx::new(console, &form.session).api();
+        let outcome = if add {
+            api.put(&path, None).await.map(|_| ())
+        } else {
+            api.delete(&path).await
+        };
+        back(&to, outcome.map(|_| done.to_string()))
+    }
+}
+
 /// A page for a request the console refuses (bad form, forged request).
 pub fn error_page(status: StatusCode, message: &str) -> Response {
     let body = maud::html! {

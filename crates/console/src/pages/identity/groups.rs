@@ -3,7 +3,7 @@
 use super::{domain_choices, list};
 use crate::form::Form;
 use crate::pages::layout::{button_form, csrf_field, page, s};
-use crate::pages::{back, delete_and_back, id_segment, in_domain, Ctx, Notice};
+use crate::pages::{back, delete_and_back, id_segment, in_domain, Ctx, Link, Notice};
 use crate::session::Session;
 use crate::Console;
 use axum::extract::{Path, Query, State};
@@ -26,6 +26,14 @@ pub fn routes() -> Router<Arc<Console>> {
         )
         .route("/console/groups/{id}/delete", post(delete))
 }
+
+/// A group's members.
+const MEMBERS: Link = Link {
+    api_collection: "/identity/v3/groups",
+    link: "users",
+    page: "/console/groups",
+    choose: "Choose a user.",
+};
 
 fn group_target(g: &Value) -> Target<'_> {
     Target {
@@ -157,22 +165,10 @@ async fn add_member(
     Path(id): Path<String>,
     form: Form,
 ) -> Response {
-    let (id, user) = match (id_segment(&id), form.fields.get("user_id").map(id_segment)) {
-        (Ok(id), Some(Ok(user))) => (id.to_string(), user.to_string()),
-        (Err(r), _) | (_, Some(Err(r))) => return r.into_response(),
-        (Ok(id), None) => {
-            return back(
-                &format!("/console/groups/{id}"),
-                Ok("Choose a user.".into()),
-            )
-        }
-    };
-    let outcome = Ctx::new(&console, &form.session)
-        .api()
-        .put(&format!("/identity/v3/groups/{id}/users/{user}"), None)
+    let user = form.fields.get("user_id");
+    MEMBERS
+        .change(&console, &form, true, &id, user, "Member added.")
         .await
-        .map(|_| "Member added.".to_string());
-    back(&format!("/console/groups/{id}"), outcome)
 }
 
 async fn remove_member(
@@ -180,16 +176,9 @@ async fn remove_member(
     Path((id, user)): Path<(String, String)>,
     form: Form,
 ) -> Response {
-    let (id, user) = match (id_segment(&id), id_segment(&user)) {
-        (Ok(id), Ok(user)) => (id.to_string(), user.to_string()),
-        (Err(r), _) | (_, Err(r)) => return r.into_response(),
-    };
-    let outcome = Ctx::new(&console, &form.session)
-        .api()
-        .delete(&format!("/identity/v3/groups/{id}/users/{user}"))
+    MEMBERS
+        .change(&console, &form, false, &id, Some(&user), "Member removed.")
         .await
-        .map(|_| "Member removed.".to_string());
-    back(&format!("/console/groups/{id}"), outcome)
 }
 
 async fn delete(

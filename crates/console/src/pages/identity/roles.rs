@@ -4,7 +4,7 @@
 use super::list;
 use crate::form::Form;
 use crate::pages::layout::{button_form, csrf_field, page, s};
-use crate::pages::{back, delete_and_back, id_segment, Ctx, Notice};
+use crate::pages::{back, delete_and_back, id_segment, Ctx, Link, Notice};
 use crate::session::Session;
 use crate::Console;
 use axum::extract::{Path, Query, State};
@@ -27,6 +27,14 @@ pub fn routes() -> Router<Arc<Console>> {
         )
         .route("/console/roles/{id}/delete", post(delete))
 }
+
+/// The roles a role implies.
+const IMPLIES: Link = Link {
+    api_collection: "/identity/v3/roles",
+    link: "implies",
+    page: "/console/roles",
+    choose: "Choose a role.",
+};
 
 fn role(id: &str) -> Target<'_> {
     Target {
@@ -146,19 +154,10 @@ async fn add_implied(
     Path(id): Path<String>,
     form: Form,
 ) -> Response {
-    let (id, implied) = match (id_segment(&id), form.fields.get("implied").map(id_segment)) {
-        (Ok(id), Some(Ok(i))) => (id.to_string(), i.to_string()),
-        (Err(r), _) | (_, Some(Err(r))) => return r.into_response(),
-        (Ok(id), None) => {
-            return back(&format!("/console/roles/{id}"), Ok("Choose a role.".into()))
-        }
-    };
-    let outcome = Ctx::new(&console, &form.session)
-        .api()
-        .put(&format!("/identity/v3/roles/{id}/implies/{implied}"), None)
+    let implied = form.fields.get("implied");
+    IMPLIES
+        .change(&console, &form, true, &id, implied, "Implied role added.")
         .await
-        .map(|_| "Implied role added.".to_string());
-    back(&format!("/console/roles/{id}"), outcome)
 }
 
 async fn remove_implied(
@@ -166,16 +165,16 @@ async fn remove_implied(
     Path((id, implied)): Path<(String, String)>,
     form: Form,
 ) -> Response {
-    let (id, implied) = match (id_segment(&id), id_segment(&implied)) {
-        (Ok(a), Ok(b)) => (a.to_string(), b.to_string()),
-        (Err(r), _) | (_, Err(r)) => return r.into_response(),
-    };
-    let outcome = Ctx::new(&console, &form.session)
-        .api()
-        .delete(&format!("/identity/v3/roles/{id}/implies/{implied}"))
+    IMPLIES
+        .change(
+            &console,
+            &form,
+            false,
+            &id,
+            Some(&implied),
+            "Implied role removed.",
+        )
         .await
-        .map(|_| "Implied role removed.".to_string());
-    back(&format!("/console/roles/{id}"), outcome)
 }
 
 async fn delete(
